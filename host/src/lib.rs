@@ -1,0 +1,28 @@
+//! # regcenter
+//!
+//! A WebAssembly-native register center. Masters host services as
+//! WebAssembly components described in WIT; registers ship small job
+//! components to masters, which run them sandboxed against their local
+//! services and stream the results back.
+//!
+//! # Layout
+//! - [`error`]: typed errors (call, load, job, registry).
+//! - [`limits`]: every limit as a named default.
+//! - [`runtime`]: wasmtime engines, services, jobs, JSON <-> values, WASI policy.
+//! - [`registry`]: the `ServiceRegistry` API over the runtime.
+//! - [`plugins`]: where the built guest components are.
+//! - [`local`]: the `local` and `inspect` commands (no network).
+
+pub mod error;
+pub mod limits;
+pub mod local;
+pub mod plugins;
+pub mod registry;
+pub mod runtime;
+
+pub use error::{CallError, JobError, Limit, LoadError, RegistryError};
+pub use limits::JobLimits;
+pub use registry::{ServiceOptions, ServiceRegistry};
+pub use runtime::job::{JobEvent, RunningJob};
+pub use runtime::service::ServiceInfo;
+pub use runtime::{Runtime, RuntimeConfig};

@@ -1,0 +1,143 @@
+//! The wasmtime engines of a process: one for jobs (pooling allocator, fast
+//! instantiation of many short-lived instances) and one for services
+//! (on-demand allocation: few, long-lived, possibly large instances). Both
+//! use the component model, async calls without the component-model-async
+//! concurrency path, epoch interruption, and the on-disk compile cache.
+
+use crate::error::LoadError;
+use crate::limits;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use wasmtime::component::Component;
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Settings of the engines.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Where compiled artifacts are cached (`None`: no disk cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Soft size bound of the disk cache, in bytes (oldest entries go first).
+    pub cache_bytes: u64,
+    /// Concurrent job instances (pooling slots).
+    pub job_slots: u32,
+    /// The largest memory a job may be given, in bytes (the pool's slot size).
+    pub job_memory_max: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+            cache_bytes: limits::DISK_CACHE_BYTES,
+            job_slots: limits::JOB_SLOTS,
+            job_memory_max: limits::JOB_MEMORY,
+        }
+    }
+}
+
+/// `REGCENTER_CACHE_DIR`, else the user's cache directory.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("REGCENTER_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "regcenter").map(|d| d.cache_dir().join("compiled"))
+}
+
+/// The two engines and the thread that advances their epochs.
+pub struct Engines {
+    /// Engine for job instances.
+    pub jobs: Engine,
+    /// Engine for service instances.
+    pub services: Engine,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl Engines {
+    /// Builds both engines and starts the epoch ticker.
+    pub fn new(cfg: &EngineConfig) -> Result<Self, LoadError> {
+        let cache = match &cfg.cache_dir {
+            Some(dir) => {
+                let mut cc = CacheConfig::new();
+                cc.with_directory(dir.clone()).with_files_total_size_soft_limit(cfg.cache_bytes);
+                match Cache::new(cc) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "compile cache disabled");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(cfg.job_slots)
+            .total_core_instances(cfg.job_slots.saturating_mul(4))
+            .total_memories(cfg.job_slots.saturating_mul(2))
+            .total_tables(cfg.job_slots.saturating_mul(4))
+            .total_stacks(cfg.job_slots)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16)
+            .max_memory_size(cfg.job_memory_max as usize);
+        let mut job_cfg = base_config(cache.clone());
+        job_cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let jobs = Engine::new(&job_cfg).map_err(|e| LoadError::Instantiate { message: format!("job engine: {e}") })?;
+
+        let services = Engine::new(&base_config(cache))
+            .map_err(|e| LoadError::Instantiate { message: format!("service engine: {e}") })?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let (jobs, services, stop) = (jobs.clone(), services.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("regcenter-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(limits::EPOCH_TICK);
+                        jobs.increment_epoch();
+                        services.increment_epoch();
+                    }
+                })
+                .ok()
+        };
+        Ok(Self { jobs, services, stop, ticker })
+    }
+}
+
+impl Drop for Engines {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn base_config(cache: Option<Cache>) -> Config {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true)
+        .concurrency_support(false)
+        .epoch_interruption(true)
+        .cache(cache);
+    cfg
+}
+
+/// Compiles component bytes after checking size and kind, so that a core
+/// module or garbage gets a precise error. Blocking: call from a blocking
+/// context for large modules.
+pub fn compile(engine: &Engine, bytes: &[u8], max: usize) -> Result<Component, LoadError> {
+    if bytes.len() > max {
+        return Err(LoadError::TooLarge { size: bytes.len(), max });
+    }
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(LoadError::Invalid { message: "missing the \\0asm header".into() });
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule);
+    }
+    Component::new(engine, bytes).map_err(|e| LoadError::Invalid { message: format!("{e:#}") })
+}

@@ -1,0 +1,386 @@
+//! Running jobs: a fresh Store per run from a cached [`InstancePre`], the
+//! job's channel (emit / recv) and log imports, limits, and cancellation.
+//!
+//! A job is never stopped by dropping its future (that could drop a service
+//! call half-way and poison the service's Store). It is stopped by a flag
+//! ([`JobControl`]) that the epoch callback checks while wasm runs and every
+//! host import checks before and while it waits; service calls already under
+//! way finish, bounded by their own deadline.
+
+use crate::error::{JobError, Limit};
+use crate::limits::{JobLimits, JOB_EVENT_BUFFER, JOB_INBOX_BUFFER, JOB_MAX_ITEM_BYTES, LOG_LINE_BYTES};
+use crate::runtime::imports::{self, GuestHost, Level, CHANNEL, LOG};
+use crate::runtime::service::{trap_message, CallCtx, MemoryLimiter, ServiceLookup};
+use crate::error::CallError;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, Notify};
+use wasmtime::component::{ComponentExportIndex, InstancePre, Linker, ResourceTable};
+use wasmtime::{Store, StoreContextMut, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What a running job sends to its requester, in order. The last event is
+/// always [`JobEvent::Done`] or [`JobEvent::Failed`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEvent {
+    /// One emitted item (JSON text).
+    Item(String),
+    /// A line the job logged.
+    Log(Level, String),
+    /// The job returned ok after emitting `items` items.
+    Done {
+        /// How many items were emitted.
+        items: u64,
+    },
+    /// The job ended with an error.
+    Failed(JobError),
+}
+
+/// Why a job was stopped from outside its own code.
+#[derive(Debug, Clone)]
+enum StopReason {
+    Cancelled,
+    Limit(Limit, String),
+}
+
+/// The stop flag of one run, shared by the runner, the Store and the handle.
+pub struct JobControl {
+    stopped: AtomicBool,
+    reason: Mutex<Option<StopReason>>,
+    notify: Notify,
+    deadline: Instant,
+}
+
+impl JobControl {
+    fn new(deadline: Instant) -> Self {
+        Self { stopped: AtomicBool::new(false), reason: Mutex::new(None), notify: Notify::new(), deadline }
+    }
+
+    fn stop(&self, reason: StopReason) {
+        if let Ok(mut r) = self.reason.lock() {
+            r.get_or_insert(reason);
+        }
+        self.stopped.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// Stops the job: it ends with [`JobError::Cancelled`].
+    pub fn cancel(&self) {
+        self.stop(StopReason::Cancelled);
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire) || Instant::now() >= self.deadline
+    }
+
+    fn check_deadline(&self) {
+        if Instant::now() >= self.deadline {
+            self.stop(StopReason::Limit(Limit::Deadline, "wall-clock deadline reached".into()));
+        }
+    }
+
+    /// Resolves once the job is stopped or its deadline passes.
+    async fn stopped(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.stopped.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(self.deadline.into()) => {
+                    self.check_deadline();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs `fut` unless the job is stopped first.
+    async fn guard<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        if self.is_stopped() {
+            self.check_deadline();
+            return None;
+        }
+        tokio::select! {
+            biased;
+            _ = self.stopped() => None,
+            v = fut => Some(v),
+        }
+    }
+
+    fn error(&self) -> Option<JobError> {
+        let reason = self.reason.lock().ok()?.clone();
+        match reason {
+            Some(StopReason::Cancelled) => Some(JobError::Cancelled),
+            Some(StopReason::Limit(limit, detail)) => Some(JobError::LimitExceeded { limit, detail }),
+            None if Instant::now() >= self.deadline => {
+                Some(JobError::LimitExceeded { limit: Limit::Deadline, detail: "wall-clock deadline reached".into() })
+            }
+            None => None,
+        }
+    }
+}
+
+/// Store data of a job run.
+pub struct JobState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    lookup: Arc<dyn ServiceLookup>,
+    ctl: Arc<JobControl>,
+    events: mpsc::Sender<JobEvent>,
+    inbox: mpsc::Receiver<String>,
+    limits: JobLimits,
+    items: u64,
+    bytes: u64,
+    label: Arc<str>,
+}
+
+impl WasiView for JobState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl GuestHost for JobState {
+    fn lookup(&self) -> Option<Arc<dyn ServiceLookup>> {
+        Some(self.lookup.clone())
+    }
+    fn call_ctx(&self) -> Result<CallCtx, CallError> {
+        if self.ctl.is_stopped() {
+            self.ctl.check_deadline();
+            return Err(CallError::Refused { message: "the job is stopping".into() });
+        }
+        Ok(CallCtx { chain: Vec::new(), deadline: self.ctl.deadline })
+    }
+    fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+}
+
+impl JobState {
+    /// The job's stop flag, for typed-import proxies.
+    pub fn control(&self) -> &Arc<JobControl> {
+        &self.ctl
+    }
+}
+
+/// The stop error that traps a job whose flag is set.
+fn stopping() -> wasmtime::Error {
+    wasmtime::Error::msg("job stopped")
+}
+
+/// Adds the job-only imports (`channel`, `log`) to `linker`.
+pub fn add_job_imports(linker: &mut Linker<JobState>) -> wasmtime::Result<()> {
+    let mut channel = linker.instance(CHANNEL)?;
+    channel.func_wrap_async("emit", |mut store: StoreContextMut<'_, JobState>, (item,): (String,)| {
+        Box::new(async move {
+            let st = store.data_mut();
+            let len = item.len() as u64;
+            let limit = if len > JOB_MAX_ITEM_BYTES {
+                Some((Limit::ItemSize, format!("an item of {len} bytes is over the {JOB_MAX_ITEM_BYTES}-byte limit")))
+            } else if st.items >= st.limits.max_items {
+                Some((Limit::Items, format!("more than {} items", st.limits.max_items)))
+            } else if st.bytes + len > st.limits.max_bytes {
+                Some((Limit::Bytes, format!("more than {} bytes emitted", st.limits.max_bytes)))
+            } else {
+                None
+            };
+            if let Some((limit, detail)) = limit {
+                st.ctl.stop(StopReason::Limit(limit, detail));
+                return Err(stopping());
+            }
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&item) {
+                return Ok((Err(format!("item is not valid JSON: {e}")),));
+            }
+            let (ctl, events) = (st.ctl.clone(), st.events.clone());
+            match ctl.guard(events.send(JobEvent::Item(item))).await {
+                Some(Ok(())) => {
+                    let st = store.data_mut();
+                    st.items += 1;
+                    st.bytes += len;
+                    Ok((Ok(()),))
+                }
+                Some(Err(_)) => {
+                    ctl.cancel();
+                    Err(stopping())
+                }
+                None => Err(stopping()),
+            }
+        })
+    })?;
+    channel.func_wrap_async("recv", |mut store: StoreContextMut<'_, JobState>, (): ()| {
+        Box::new(async move {
+            let ctl = store.data().ctl.clone();
+            let st = store.data_mut();
+            match ctl.guard(st.inbox.recv()).await {
+                Some(item) => Ok((item,)),
+                None => Err(stopping()),
+            }
+        })
+    })?;
+    linker.instance(LOG)?.func_wrap_async("log", |store: StoreContextMut<'_, JobState>, (level, message): (Level, String)| {
+        Box::new(async move {
+            let st = store.data();
+            let message: String = message.chars().take(LOG_LINE_BYTES).collect();
+            imports::trace_guest_log(&st.label, level, &message);
+            let (ctl, events) = (st.ctl.clone(), st.events.clone());
+            match ctl.guard(events.send(JobEvent::Log(level, message))).await {
+                Some(_) => Ok(()),
+                None => Err(stopping()),
+            }
+        })
+    })?;
+    Ok(())
+}
+
+/// A job component linked against the current services, ready to run.
+pub struct PreparedJob {
+    /// SHA-256 of the component bytes.
+    pub sha256: [u8; 32],
+    /// The services generation it was linked against.
+    pub generation: u64,
+    pub(crate) pre: InstancePre<JobState>,
+    pub(crate) run: ComponentExportIndex,
+}
+
+/// The handle of a running job: read its events, send it items, cancel it.
+/// Dropping the handle cancels the job.
+pub struct RunningJob {
+    events: mpsc::Receiver<JobEvent>,
+    inbox: Option<mpsc::Sender<String>>,
+    ctl: Arc<JobControl>,
+}
+
+impl RunningJob {
+    /// The next event; `None` after the final `Done`/`Failed`.
+    pub async fn next(&mut self) -> Option<JobEvent> {
+        self.events.recv().await
+    }
+
+    /// Sends an item to the job (what it reads with `recv`). Fails when the
+    /// job has ended or the input was closed.
+    pub async fn send(&self, item: String) -> Result<(), String> {
+        match &self.inbox {
+            Some(tx) => tx.send(item).await.map_err(|_| "the job has ended".to_string()),
+            None => Err("the job's input is closed".into()),
+        }
+    }
+
+    /// Closes the job's input: its next `recv` returns none.
+    pub fn close_input(&mut self) {
+        self.inbox = None;
+    }
+
+    /// Stops the job; it ends with [`JobError::Cancelled`].
+    pub fn cancel(&self) {
+        self.ctl.cancel();
+    }
+
+    /// Reads every event until the end: (items, logs, outcome).
+    pub async fn collect(mut self) -> (Vec<String>, Vec<(Level, String)>, Result<u64, JobError>) {
+        self.close_input();
+        let (mut items, mut logs) = (Vec::new(), Vec::new());
+        while let Some(ev) = self.next().await {
+            match ev {
+                JobEvent::Item(i) => items.push(i),
+                JobEvent::Log(l, m) => logs.push((l, m)),
+                JobEvent::Done { items: n } => return (items, logs, Ok(n)),
+                JobEvent::Failed(e) => return (items, logs, Err(e)),
+            }
+        }
+        (items, logs, Err(JobError::Cancelled))
+    }
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        self.ctl.cancel();
+    }
+}
+
+/// Starts `job` on the current tokio runtime.
+pub fn start(
+    job: Arc<PreparedJob>,
+    input: String,
+    limits: JobLimits,
+    lookup: Arc<dyn ServiceLookup>,
+    label: Arc<str>,
+) -> RunningJob {
+    let (ev_tx, ev_rx) = mpsc::channel(JOB_EVENT_BUFFER);
+    let (in_tx, in_rx) = mpsc::channel(JOB_INBOX_BUFFER);
+    let ctl = Arc::new(JobControl::new(Instant::now() + limits.deadline));
+    let state_ctl = ctl.clone();
+    tokio::spawn(async move {
+        let final_tx = ev_tx.clone();
+        let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label).await;
+        let last = match outcome {
+            Ok(items) => JobEvent::Done { items },
+            Err(e) => JobEvent::Failed(e),
+        };
+        let _ = final_tx.send(last).await;
+    });
+    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    job: &PreparedJob,
+    input: String,
+    limits: JobLimits,
+    lookup: Arc<dyn ServiceLookup>,
+    ctl: Arc<JobControl>,
+    events: mpsc::Sender<JobEvent>,
+    inbox: mpsc::Receiver<String>,
+    label: Arc<str>,
+) -> Result<u64, JobError> {
+    let wasi = crate::runtime::wasi::context(&label, None)
+        .map_err(|message| JobError::Rejected(crate::error::LoadError::Instantiate { message }))?;
+    let state = JobState {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter { max: limits.memory, hit: false },
+        lookup,
+        ctl: ctl.clone(),
+        events,
+        inbox,
+        limits,
+        items: 0,
+        bytes: 0,
+        label,
+    };
+    let mut store = Store::new(job.pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx: StoreContextMut<'_, JobState>| {
+        let ctl = &ctx.data().ctl;
+        if ctl.is_stopped() {
+            ctl.check_deadline();
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    let outcome = async {
+        let instance = job.pre.instantiate_async(&mut store).await?;
+        let run = instance.get_typed_func::<(String,), (Result<(), String>,)>(&mut store, &job.run)?;
+        run.call_async(&mut store, (input,)).await
+    }
+    .await;
+    if let Some(e) = ctl.error() {
+        return Err(e);
+    }
+    match outcome {
+        Ok((Ok(()),)) => Ok(store.data().items),
+        Ok((Err(message),)) => Err(JobError::Failed { message }),
+        Err(e) if store.data().limiter.hit => Err(JobError::LimitExceeded {
+            limit: Limit::Memory,
+            detail: format!("linear memory over {} bytes ({})", limits.memory, trap_message(&e)),
+        }),
+        Err(e) => Err(JobError::Trapped { message: trap_message(&e) }),
+    }
+}

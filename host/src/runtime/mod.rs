@@ -1,0 +1,302 @@
+//! The wasmtime side: engines and limits, loading services, preparing and
+//! running jobs, JSON <-> component values, the WASI policy.
+//!
+//! # Layout
+//! - [`engine`]: the job and service engines, epoch ticker, compile checks.
+//! - [`exports`]: what a component exports (interfaces, functions), `inspect`.
+//! - [`values`]: JSON <-> component values.
+//! - [`imports`]: the shared `regcenter:job` imports (services, log, types).
+//! - [`service`]: loaded services, their instances and calls.
+//! - [`job`]: job runs, their channel, limits and cancellation.
+//! - [`proxy`]: typed service imports of jobs.
+//! - [`wasi`]: what guests get from WASI.
+//!
+//! This module never imports the transport.
+
+pub mod engine;
+pub mod exports;
+pub mod imports;
+pub mod job;
+pub mod proxy;
+pub mod service;
+pub mod values;
+pub mod wasi;
+
+use crate::error::{JobError, LoadError};
+use crate::limits::{self, JobLimits};
+use engine::{EngineConfig, Engines};
+use exports::Exports;
+use job::{JobState, PreparedJob, RunningJob};
+use service::{LoadedService, ServiceLookup, ServiceSettings, ServiceState};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+
+/// Settings of a [`Runtime`]. Every field defaults to the named constant in
+/// [`crate::limits`].
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Engines and compile cache.
+    pub engine: EngineConfig,
+    /// The most a job may use; requesters can only ask for less.
+    pub job_limits: JobLimits,
+    /// Deadline of one service call.
+    pub service_call_deadline: Duration,
+    /// Memory cap of a service instance.
+    pub service_memory: u64,
+    /// Largest component accepted.
+    pub max_module_bytes: usize,
+    /// Compiled jobs kept in memory.
+    pub job_cache_entries: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            job_limits: JobLimits::default(),
+            service_call_deadline: limits::SERVICE_CALL_DEADLINE,
+            service_memory: limits::SERVICE_MEMORY,
+            max_module_bytes: limits::MAX_MODULE_BYTES,
+            job_cache_entries: limits::JOB_CACHE_ENTRIES,
+        }
+    }
+}
+
+struct CachedJob {
+    component: Component,
+    run: wasmtime::component::ComponentExportIndex,
+    linked: Option<Arc<PreparedJob>>,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct JobCache {
+    entries: HashMap<[u8; 32], CachedJob>,
+    clock: u64,
+}
+
+struct Inner {
+    engines: Engines,
+    cfg: RuntimeConfig,
+    job_linker: Linker<JobState>,
+    service_linker: Linker<ServiceState>,
+    jobs: Mutex<JobCache>,
+}
+
+/// The process's WebAssembly runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Runtime {
+    /// Builds the engines and linkers.
+    pub fn new(cfg: RuntimeConfig) -> Result<Self, LoadError> {
+        let engines = Engines::new(&cfg.engine)?;
+        let linker_err = |e: wasmtime::Error| LoadError::Instantiate { message: format!("linker: {e:#}") };
+
+        let mut job_linker = Linker::<JobState>::new(&engines.jobs);
+        wasmtime_wasi::p2::add_to_linker_async(&mut job_linker).map_err(linker_err)?;
+        imports::add_services(&mut job_linker).map_err(linker_err)?;
+        job::add_job_imports(&mut job_linker).map_err(linker_err)?;
+
+        let mut service_linker = Linker::<ServiceState>::new(&engines.services);
+        wasmtime_wasi::p2::add_to_linker_async(&mut service_linker).map_err(linker_err)?;
+        imports::add_services(&mut service_linker).map_err(linker_err)?;
+        imports::add_service_log(&mut service_linker).map_err(linker_err)?;
+
+        Ok(Self { inner: Arc::new(Inner { engines, cfg, job_linker, service_linker, jobs: Mutex::new(JobCache::default()) }) })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.cfg
+    }
+
+    /// Compiles and instantiates a service (blocking compile on a worker thread).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn load_service(
+        &self,
+        id: u64,
+        name: &str,
+        bytes: Arc<[u8]>,
+        version: Option<semver::Version>,
+        metadata: BTreeMap<String, String>,
+        settings: ServiceSettings,
+        lookup: Weak<dyn ServiceLookup>,
+    ) -> Result<LoadedService, LoadError> {
+        let engine = self.inner.engines.services.clone();
+        let max = self.inner.cfg.max_module_bytes;
+        let component = tokio::task::spawn_blocking(move || engine::compile(&engine, &bytes, max))
+            .await
+            .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })??;
+        let exports = Exports::of(&component, &self.inner.engines.services);
+        if exports.funcs.is_empty() {
+            return Err(LoadError::WrongWorld { message: "a service must export at least one function".into() });
+        }
+        let pre = self.inner.service_linker.instantiate_pre(&component).map_err(|e| unsatisfied(&component, &self.inner.engines.services, e))?;
+        let version = version.or_else(|| exports.package_version()).unwrap_or_else(|| semver::Version::new(0, 0, 0));
+        LoadedService::start(id, name, version, exports, metadata, pre, settings, lookup).await
+    }
+
+    /// The default [`ServiceSettings`] of this runtime.
+    pub fn service_settings(&self, instances: usize, grants: wasi::WasiGrants) -> ServiceSettings {
+        ServiceSettings {
+            instances: instances.max(1),
+            grants,
+            call_deadline: self.inner.cfg.service_call_deadline,
+            memory: self.inner.cfg.service_memory,
+        }
+    }
+
+    /// Whether a compiled job with this hash is cached.
+    pub fn has_job(&self, sha256: &[u8; 32]) -> bool {
+        self.inner.jobs.lock().map(|c| c.entries.contains_key(sha256)).unwrap_or(false)
+    }
+
+    /// Compiles (or finds in the cache) a job and links it against the
+    /// services of `lookup`. Warm runs do neither compile nor link.
+    pub async fn prepare_job(&self, bytes: &[u8], lookup: &Arc<dyn ServiceLookup>) -> Result<Arc<PreparedJob>, LoadError> {
+        if bytes.len() > self.inner.cfg.max_module_bytes {
+            return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
+        }
+        let sha = sha256(bytes);
+        let generation = lookup.generation();
+        if let Some(hit) = self.cached_job(&sha, generation) {
+            return Ok(hit);
+        }
+        let cached = self.lookup_component(&sha);
+        let (component, run) = match cached {
+            Some(c) => c,
+            None => {
+                let engine = self.inner.engines.jobs.clone();
+                let max = self.inner.cfg.max_module_bytes;
+                let owned: Arc<[u8]> = Arc::from(bytes);
+                let component = tokio::task::spawn_blocking(move || engine::compile(&engine, &owned, max))
+                    .await
+                    .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })??;
+                let run = check_job_world(&component, &self.inner.engines.jobs)?;
+                (component, run)
+            }
+        };
+        let pre = self.link_job(&component, lookup.as_ref())?;
+        let prepared = Arc::new(PreparedJob { sha256: sha, generation, pre, run });
+        self.store_job(sha, component, run, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn cached_job(&self, sha: &[u8; 32], generation: u64) -> Option<Arc<PreparedJob>> {
+        let mut cache = self.inner.jobs.lock().ok()?;
+        cache.clock += 1;
+        let now = cache.clock;
+        let entry = cache.entries.get_mut(sha)?;
+        entry.last_used = now;
+        entry.linked.as_ref().filter(|p| p.generation == generation).cloned()
+    }
+
+    fn lookup_component(&self, sha: &[u8; 32]) -> Option<(Component, wasmtime::component::ComponentExportIndex)> {
+        let cache = self.inner.jobs.lock().ok()?;
+        cache.entries.get(sha).map(|e| (e.component.clone(), e.run))
+    }
+
+    fn store_job(&self, sha: [u8; 32], component: Component, run: wasmtime::component::ComponentExportIndex, prepared: Arc<PreparedJob>) {
+        let Ok(mut cache) = self.inner.jobs.lock() else { return };
+        cache.clock += 1;
+        let now = cache.clock;
+        cache.entries.insert(sha, CachedJob { component, run, linked: Some(prepared), last_used: now });
+        while cache.entries.len() > self.inner.cfg.job_cache_entries.max(1) {
+            let oldest = cache.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| *k);
+            match oldest {
+                Some(k) => cache.entries.remove(&k),
+                None => break,
+            };
+        }
+    }
+
+    fn link_job(&self, component: &Component, lookup: &dyn ServiceLookup) -> Result<wasmtime::component::InstancePre<JobState>, LoadError> {
+        let engine = &self.inner.engines.jobs;
+        let mut linker = self.inner.job_linker.clone();
+        let ty = component.component_type();
+        for (name, item) in ty.imports(engine) {
+            if name.starts_with("wasi:") || name.starts_with("regcenter:job/") {
+                continue;
+            }
+            match &item.ty {
+                ComponentItem::ComponentInstance(inst) => proxy::link_import(&mut linker, engine, name, inst, lookup)?,
+                _ => {
+                    return Err(LoadError::UnsatisfiedImport {
+                        import: name.to_string(),
+                        reason: "only interface imports can be provided by services".into(),
+                    })
+                }
+            }
+        }
+        linker.instantiate_pre(component).map_err(|e| unsatisfied(component, engine, e))
+    }
+
+    /// Starts a prepared job with `input` (JSON text) under `limits` (capped
+    /// by this runtime's ceiling).
+    pub fn start_job(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {
+        let label: Arc<str> = Arc::from(format!("job-{}", &hex(&job.sha256)[..12]));
+        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label)
+    }
+
+    /// Prepares and starts a job; a job that cannot be prepared yields a
+    /// handle whose only event is the rejection.
+    pub async fn run_job(&self, bytes: &[u8], input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> Result<RunningJob, JobError> {
+        let prepared = self.prepare_job(bytes, &lookup).await.map_err(JobError::Rejected)?;
+        Ok(self.start_job(prepared, input, limits, lookup))
+    }
+
+    /// The imports and exports of a component, with signatures.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<String, LoadError> {
+        let engine = &self.inner.engines.services;
+        let component = engine::compile(engine, bytes, self.inner.cfg.max_module_bytes)?;
+        Ok(exports::render(&component, engine))
+    }
+}
+
+/// The job world's export: `run: func(input: string) -> result<_, string>`.
+fn check_job_world(component: &Component, engine: &wasmtime::Engine) -> Result<wasmtime::component::ComponentExportIndex, LoadError> {
+    let wrong = |what: &str| LoadError::WrongWorld {
+        message: format!("{what}; a job must export `run: func(input: string) -> result<_, string>` (world regcenter:job/job)"),
+    };
+    let ty = component.component_type();
+    let item = ty.get_export(engine, "run").ok_or_else(|| wrong("no `run` export"))?;
+    let ComponentItem::ComponentFunc(f) = &item.ty else { return Err(wrong("`run` is not a function")) };
+    let params: Vec<_> = f.params().map(|(_, t)| t).collect();
+    let results: Vec<_> = f.results().collect();
+    let ok = matches!(params.as_slice(), [wasmtime::component::Type::String])
+        && matches!(results.as_slice(), [wasmtime::component::Type::Result(r)]
+            if r.ok().is_none() && matches!(r.err(), Some(wasmtime::component::Type::String)));
+    if !ok {
+        return Err(wrong("`run` has another signature"));
+    }
+    component.get_export_index(None, "run").ok_or_else(|| wrong("no `run` export"))
+}
+
+/// Turns a linker error into the import it names.
+fn unsatisfied(component: &Component, engine: &wasmtime::Engine, e: wasmtime::Error) -> LoadError {
+    let text = format!("{e:#}");
+    let import = component
+        .component_type()
+        .imports(engine)
+        .map(|(n, _)| n.to_string())
+        .find(|n| text.contains(n.as_str()))
+        .unwrap_or_else(|| "?".into());
+    LoadError::UnsatisfiedImport { import, reason: text }
+}

@@ -1,0 +1,332 @@
+//! A loaded service: a compiled component with one or more long-lived
+//! instances (stateful, like the seed's service objects). Calls to one
+//! instance are serialized; `instances = N` gives a round-robin pool for
+//! stateless services. Each call has a deadline; a call that traps poisons
+//! its Store, so that instance is re-created (its state is lost, and logged)
+//! and the service keeps serving.
+
+use crate::error::{CallError, LoadError};
+use crate::runtime::exports::Exports;
+use crate::runtime::imports::GuestHost;
+use crate::runtime::values;
+use crate::runtime::wasi::{self, WasiGrants};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use wasmtime::component::{Func, InstancePre, ResourceTable, Val};
+use wasmtime::{Store, StoreContextMut, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// What jobs and services need from the set of services around them.
+/// Implemented by [`crate::ServiceRegistry`]; the runtime never depends on it.
+pub trait ServiceLookup: Send + Sync + 'static {
+    /// A service by `name` or `name@version` (bare name: the newest version).
+    fn find(&self, name: &str) -> Option<Arc<LoadedService>>;
+    /// Services exporting an interface compatible with `import`
+    /// (`ns:pkg/iface@version`), in binding order: the newest version first,
+    /// then the first registered. Each with the index of the interface.
+    fn providers(&self, import: &str) -> Vec<(Arc<LoadedService>, usize)>;
+    /// Every service.
+    fn list(&self) -> Vec<ServiceInfo>;
+    /// Changes whenever the set of services changes (links are cached by it).
+    fn generation(&self) -> u64;
+}
+
+/// A service as the registry reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct ServiceInfo {
+    /// The registered name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Exported interfaces, fully qualified.
+    pub interfaces: Vec<String>,
+    /// Exported functions, `iface/name: func(…) -> …`.
+    pub functions: Vec<String>,
+    /// Metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Number of instances.
+    pub instances: usize,
+}
+
+/// The context of one call: who is calling whom (to refuse cycles) and
+/// until when the caller waits.
+#[derive(Clone, Debug)]
+pub struct CallCtx {
+    /// Services already on the call stack: (id, name).
+    pub chain: Vec<(u64, Arc<str>)>,
+    /// When the caller gives up.
+    pub deadline: Instant,
+}
+
+impl CallCtx {
+    /// A call from outside any service, waiting at most `wait`.
+    pub fn root(wait: Duration) -> Self {
+        Self { chain: Vec::new(), deadline: Instant::now() + wait }
+    }
+}
+
+/// How a service is run.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// Instances (1 = one stateful instance; more = round-robin pool).
+    pub instances: usize,
+    /// WASI grants beyond the default policy.
+    pub grants: WasiGrants,
+    /// Per-call deadline.
+    pub call_deadline: Duration,
+    /// Linear-memory cap per instance.
+    pub memory: u64,
+}
+
+/// Store data of a service instance.
+pub struct ServiceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    deadline: Instant,
+    ctx: CallCtx,
+    lookup: Weak<dyn ServiceLookup>,
+    label: Arc<str>,
+}
+
+impl WasiView for ServiceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl GuestHost for ServiceState {
+    fn lookup(&self) -> Option<Arc<dyn ServiceLookup>> {
+        self.lookup.upgrade()
+    }
+    fn call_ctx(&self) -> Result<CallCtx, CallError> {
+        Ok(self.ctx.clone())
+    }
+    fn label(&self) -> &Arc<str> {
+        &self.label
+    }
+}
+
+/// Caps linear memory; remembers that the cap was hit so the error can say so.
+pub struct MemoryLimiter {
+    /// The cap in bytes.
+    pub max: u64,
+    /// Set when a grow was refused.
+    pub hit: bool,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired as u64 > self.max {
+            self.hit = true;
+            return Err(wasmtime::Error::msg(format!("memory limit of {} bytes exceeded (wanted {desired})", self.max)));
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+struct Slot {
+    store: Store<ServiceState>,
+    funcs: Vec<Func>,
+}
+
+/// A registered, instantiated service.
+pub struct LoadedService {
+    /// Unique id within the process.
+    pub id: u64,
+    /// The registered name.
+    pub name: Arc<str>,
+    /// Its version.
+    pub version: semver::Version,
+    /// What it exports.
+    pub exports: Exports,
+    /// Metadata (mutable: `set_metadata`).
+    pub metadata: RwLock<BTreeMap<String, String>>,
+    settings: ServiceSettings,
+    pre: InstancePre<ServiceState>,
+    lookup: Weak<dyn ServiceLookup>,
+    slots: Vec<Mutex<Option<Slot>>>,
+    next: AtomicUsize,
+}
+
+impl LoadedService {
+    /// Instantiates `settings.instances` instances of `pre`.
+    pub async fn start(
+        id: u64,
+        name: &str,
+        version: semver::Version,
+        exports: Exports,
+        metadata: BTreeMap<String, String>,
+        pre: InstancePre<ServiceState>,
+        settings: ServiceSettings,
+        lookup: Weak<dyn ServiceLookup>,
+    ) -> Result<Self, LoadError> {
+        let mut svc = LoadedService {
+            id,
+            name: Arc::from(name),
+            version,
+            exports,
+            metadata: RwLock::new(metadata),
+            slots: Vec::new(),
+            next: AtomicUsize::new(0),
+            settings,
+            pre,
+            lookup,
+        };
+        for _ in 0..svc.settings.instances.max(1) {
+            let slot = svc.instantiate().await?;
+            svc.slots.push(Mutex::new(Some(slot)));
+        }
+        Ok(svc)
+    }
+
+    async fn instantiate(&self) -> Result<Slot, LoadError> {
+        let wasi = wasi::context(&self.name, Some(&self.settings.grants)).map_err(|message| LoadError::Instantiate { message })?;
+        let state = ServiceState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max: self.settings.memory, hit: false },
+            deadline: Instant::now() + self.settings.call_deadline,
+            ctx: CallCtx::root(self.settings.call_deadline),
+            lookup: self.lookup.clone(),
+            label: self.name.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx: StoreContextMut<'_, ServiceState>| {
+            Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+        });
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| LoadError::Instantiate { message: format!("{e:#}") })?;
+        let mut funcs = Vec::with_capacity(self.exports.funcs.len());
+        for f in &self.exports.funcs {
+            let func = instance
+                .get_func(&mut store, &f.index)
+                .ok_or_else(|| LoadError::Instantiate { message: format!("export {} missing after instantiation", f.name) })?;
+            funcs.push(func);
+        }
+        Ok(Slot { store, funcs })
+    }
+
+    /// The service as the registry reports it.
+    pub fn info(&self) -> ServiceInfo {
+        ServiceInfo {
+            name: self.name.to_string(),
+            version: self.version.to_string(),
+            interfaces: self.exports.interfaces.iter().map(|i| i.name.clone()).collect(),
+            functions: (0..self.exports.funcs.len())
+                .map(|i| {
+                    let q = self.exports.qualified(i);
+                    let sig = self.exports.funcs[i].signature();
+                    match q.rsplit_once('/') {
+                        Some((iface, _)) => format!("{iface}/{sig}"),
+                        None => sig,
+                    }
+                })
+                .collect(),
+            metadata: self.metadata.read().map(|m| m.clone()).unwrap_or_default(),
+            instances: self.slots.len(),
+        }
+    }
+
+    /// Calls `method` with JSON arguments (named or positional) and returns
+    /// the JSON result. A WIT `result` error becomes [`CallError::ServiceError`].
+    pub async fn call_json(&self, method: &str, args: &Value, ctx: CallCtx) -> Result<Value, CallError> {
+        let func = self.exports.resolve(method).map_err(|hint| CallError::MethodNotFound {
+            service: self.name.to_string(),
+            method: method.to_string(),
+            hint,
+        })?;
+        let f = &self.exports.funcs[func];
+        let params = values::args_to_vals(args, &f.params).map_err(|e| CallError::InvalidArgs {
+            service: self.name.to_string(),
+            method: self.exports.qualified(func),
+            message: e.to_string(),
+        })?;
+        let results = self.call_vals(func, params, ctx).await?;
+        match results.as_slice() {
+            [] => Ok(Value::Null),
+            [Val::Result(Ok(v))] => Ok(v.as_deref().map(values::from_val).unwrap_or(Value::Null)),
+            [Val::Result(Err(e))] => Err(CallError::ServiceError { payload: e.as_deref().map(values::from_val).unwrap_or(Value::Null) }),
+            [one] => Ok(values::from_val(one)),
+            many => Ok(Value::Array(many.iter().map(values::from_val).collect())),
+        }
+    }
+
+    /// Calls function number `func` of [`Self::exports`] with typed values.
+    pub async fn call_vals(&self, func: usize, params: Vec<Val>, ctx: CallCtx) -> Result<Vec<Val>, CallError> {
+        if let Some(pos) = ctx.chain.iter().position(|(id, _)| *id == self.id) {
+            let mut names: Vec<&str> = ctx.chain[pos..].iter().map(|(_, n)| &**n).collect();
+            names.push(&self.name);
+            return Err(CallError::Refused { message: format!("call cycle {}", names.join(" -> ")) });
+        }
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let wait = ctx.deadline.saturating_duration_since(Instant::now()).min(self.settings.call_deadline);
+        let lock = async {
+            for i in 0..n {
+                if let Ok(g) = self.slots[(start + i) % n].try_lock() {
+                    return g;
+                }
+            }
+            self.slots[start].lock().await
+        };
+        let mut guard = tokio::time::timeout(wait, lock).await.map_err(|_| CallError::Refused {
+            message: format!("service '{}' stayed busy for {wait:?}", self.name),
+        })?;
+        if guard.is_none() {
+            *guard = Some(self.instantiate().await.map_err(|e| CallError::Trapped {
+                service: self.name.to_string(),
+                message: format!("could not re-create the instance: {e}"),
+            })?);
+        }
+        let slot = guard.as_mut().expect("slot is present");
+        let mut chain = ctx.chain;
+        chain.push((self.id, self.name.clone()));
+        let data = slot.store.data_mut();
+        data.deadline = Instant::now() + self.settings.call_deadline;
+        data.ctx = CallCtx { chain, deadline: data.deadline };
+        slot.store.set_epoch_deadline(1);
+        let mut results = vec![Val::Bool(false); self.exports.funcs[func].results.len()];
+        let func_handle = slot.funcs[func];
+        match func_handle.call_async(&mut slot.store, &params, &mut results).await {
+            Ok(()) => Ok(results),
+            Err(e) => {
+                let message = if slot.store.data().limiter.hit {
+                    format!("memory limit of {} bytes exceeded", self.settings.memory)
+                } else if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+                    format!("exceeded its {:?} call deadline", self.settings.call_deadline)
+                } else {
+                    trap_message(&e)
+                };
+                tracing::warn!(service = %self.name, error = %message, "service instance trapped; re-creating it (its state is lost)");
+                *guard = None;
+                match self.instantiate().await {
+                    Ok(s) => *guard = Some(s),
+                    Err(e) => tracing::error!(service = %self.name, error = %e, "could not re-create the service instance; will retry on the next call"),
+                }
+                Err(CallError::Trapped { service: self.name.to_string(), message })
+            }
+        }
+    }
+}
+
+/// The most specific message of a wasmtime error: the trap kind if any.
+pub fn trap_message(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{e:#}"),
+    }
+}
