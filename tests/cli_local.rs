@@ -1,0 +1,81 @@
+//! The `regcenter` binary's network-free commands, run as a user would.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn regcenter(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(args)
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .output()
+        .expect("run regcenter")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn local_run_prints_each_item_as_a_json_line() {
+    let out = regcenter(&["local", "run", "--service", "hello-world", "--job", "greet", "--input", r#"{"name":"John Doe"}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].as_str().unwrap().starts_with("Hello, world!"));
+    assert_eq!(lines[1]["name"], "John Doe");
+}
+
+#[test]
+fn local_run_accepts_explicit_files() {
+    let hello = regcenter::plugins::path("hello-world");
+    let greet = regcenter::plugins::path("greet");
+    let spec = format!("hello-world={}", hello.display());
+    let out = regcenter(&["local", "run", "--service", &spec, "--job", greet.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[test]
+fn local_call_prints_the_json_result() {
+    let out = regcenter(&["local", "call", "--service", "user-service", "user-service", "getUser", r#"{"id":1}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["name"], "Alice");
+}
+
+#[test]
+fn local_call_errors_exit_non_zero_with_the_message() {
+    let out = regcenter(&["local", "call", "--service", "user-service", "user-service", "updateUser", r#"{"id":999,"data":{}}"#]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("User not found"), "{}", stderr(&out));
+    let out = regcenter(&["local", "call", "--service", "user-service", "user-service", "getUser", "{not json"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ARGS_JSON is not valid JSON"), "{}", stderr(&out));
+    let out = regcenter(&["local", "call", "--service", "ghost=/nonexistent.wasm", "ghost", "x"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("cannot read /nonexistent.wasm"), "{}", stderr(&out));
+}
+
+#[test]
+fn local_run_reports_a_failing_job() {
+    let out = regcenter(&["local", "run", "--job", "spin-forever", "--timeout", "0.5"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("deadline"), "{}", stderr(&out));
+}
+
+#[test]
+fn inspect_lists_exports_with_signatures() {
+    let out = regcenter(&["inspect", "hello-world"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("export example:hello/greeter@1.0.0 {"), "{text}");
+    assert!(text.contains("say-hello2: func(name: string) -> record { date: string"), "{text}");
+    let out = regcenter(&["inspect", "greet"]);
+    assert!(stdout(&out).contains("export run: func(input: string) -> result<_, string>"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("import regcenter:job/services@0.1.0 {"), "{}", stdout(&out));
+}

@@ -1,0 +1,248 @@
+//! Jobs against real services: the seed's closures as components, typed
+//! imports, duplex input, misbehaving jobs beside a well-behaved one,
+//! cancellation during a service call, and rejection before running.
+
+mod common;
+
+use common::{plugin, registry_with};
+use regcenter::{JobError, JobEvent, JobLimits, Limit, LoadError, ServiceOptions, ServiceRegistry};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn run(reg: &ServiceRegistry, job: &str, input: Value, limits: JobLimits) -> (Vec<Value>, Result<u64, JobError>) {
+    match reg.run_job(&plugin(job), input.to_string(), limits).await {
+        Ok(running) => {
+            let (items, _logs, outcome) = running.collect().await;
+            (items.iter().map(|i| serde_json::from_str(i).expect("items are JSON")).collect(), outcome)
+        }
+        Err(e) => (Vec::new(), Err(e)),
+    }
+}
+
+#[tokio::test]
+async fn greet_emits_say_hello_then_say_hello2() {
+    let reg = registry_with(&["hello-world"]).await;
+    let (items, outcome) = run(&reg, "greet", json!({"name": "John Doe"}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(2));
+    assert!(items[0].as_str().unwrap().starts_with("Hello, world!"));
+    assert_eq!(items[1]["name"], "John Doe");
+    assert_eq!(items[1]["author"], "ReactPHP X");
+}
+
+#[tokio::test]
+async fn list_users_returns_the_seed_users() {
+    let reg = registry_with(&["user-service"]).await;
+    let (items, outcome) = run(&reg, "list-users", json!({}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(1));
+    assert_eq!(items[0], json!([{"id": 1, "name": "Alice", "email": "alice@example.com"}, {"id": 2, "name": "Bob", "email": "bob@example.com"}]));
+}
+
+#[tokio::test]
+async fn batch_calls_report_each_success_and_failure() {
+    let reg = registry_with(&["hello-world", "user-service"]).await;
+    let (items, outcome) = run(&reg, "batch-calls", json!({}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(3));
+    assert_eq!(items[0]["success"], true);
+    assert_eq!(items[0]["result"]["name"], "Alice");
+    assert_eq!(items[1]["result"]["name"], "Alice");
+    assert_eq!(items[2]["success"], false);
+    assert!(items[2]["error"].as_str().unwrap().contains("User not found"), "{}", items[2]);
+}
+
+#[tokio::test]
+async fn distributed_chunks_merge_to_the_whole_task() {
+    let reg = registry_with(&["async-service"]).await;
+    let data = ["alpha", "beta", "gamma", "delta", "epsilon"];
+    let mut merged = Vec::new();
+    for (i, chunk) in data.chunks(2).enumerate() {
+        let (items, outcome) = run(&reg, "process-chunk", json!({"chunk": i, "taskId": "t", "data": chunk}), JobLimits::default()).await;
+        assert_eq!(outcome, Ok(1));
+        assert_eq!(items[0]["chunk"], i);
+        merged.extend(items[0]["result"]["result"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()));
+    }
+    assert_eq!(merged, ["ALPHA", "BETA", "GAMMA", "DELTA", "EPSILON"]);
+}
+
+#[tokio::test]
+async fn the_call_service_job_is_execute_from_afar() {
+    let reg = registry_with(&["user-service"]).await;
+    let (items, outcome) = run(&reg, "call-service", json!({"service": "user-service", "method": "getUser", "args": {"id": 1}}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(1));
+    assert_eq!(items[0]["name"], "Alice");
+    let (_, outcome) = run(&reg, "call-service", json!({"service": "user-service", "method": "updateUser", "args": {"id": 999, "data": {}}}), JobLimits::default()).await;
+    match outcome {
+        Err(JobError::Failed { message }) => assert!(message.contains("User not found"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn typed_users_binds_its_import_to_the_user_service() {
+    let reg = registry_with(&["user-service"]).await;
+    let (items, outcome) = run(&reg, "typed-users", json!({"name": "Carol", "email": "carol@example.com"}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(4), "{items:?}");
+    assert_eq!(items[0], "1:Alice:alice@example.com");
+    assert_eq!(items[2], "3:Carol:carol@example.com");
+    assert_eq!(items[3], "update 999: User not found");
+    // The typed call changed the service's state.
+    let user = reg.execute("user-service", "getUser", &json!({"id": 3})).await.unwrap();
+    assert_eq!(user["name"], "Carol");
+}
+
+#[tokio::test]
+async fn a_job_with_an_unsatisfiable_import_is_rejected_before_running() {
+    let reg = registry_with(&["hello-world"]).await;
+    let (_, outcome) = run(&reg, "typed-users", json!({}), JobLimits::default()).await;
+    match outcome {
+        Err(JobError::Rejected(LoadError::UnsatisfiedImport { import, .. })) => assert_eq!(import, "example:users/users@1.0.0"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn wrong_modules_are_rejected_with_the_cause() {
+    let reg = registry_with(&["hello-world"]).await;
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"garbage".to_vec(), "invalid WebAssembly"),
+        (vec![0, b'a', b's', b'm', 1, 0, 0, 0], "core wasm module"),
+        (plugin("hello-world"), "wrong world"),
+        (vec![0u8; 40 << 20], "over the"),
+    ];
+    for (bytes, want) in cases {
+        let err = reg.run_job(&bytes, "{}", JobLimits::default()).await.err().expect("rejected");
+        assert!(matches!(err, JobError::Rejected(_)), "{err}");
+        assert!(err.to_string().contains(want), "got `{err}`, want `{want}`");
+    }
+}
+
+#[tokio::test]
+async fn a_job_returning_an_error_ends_with_its_message() {
+    let reg = registry_with(&[]).await;
+    let (_, outcome) = run(&reg, "fail", json!("bad input"), JobLimits::default()).await;
+    assert_eq!(outcome, Err(JobError::Failed { message: "bad input".into() }));
+}
+
+#[tokio::test]
+async fn duplex_items_from_the_requester_come_back_transformed() {
+    let reg = registry_with(&[]).await;
+    let mut job = reg.run_job(&plugin("duplex-echo"), "{}", JobLimits::default()).await.unwrap();
+    for i in 1..=3 {
+        job.send(json!({"i": i}).to_string()).await.unwrap();
+    }
+    job.close_input();
+    let (items, _, outcome) = job.collect().await;
+    assert_eq!(outcome, Ok(3));
+    let items: Vec<Value> = items.iter().map(|i| serde_json::from_str(i).unwrap()).collect();
+    assert_eq!(items[0], json!({"echo": {"i": 1}, "n": 1}));
+    assert_eq!(items[2], json!({"echo": {"i": 3}, "n": 3}));
+}
+
+#[tokio::test]
+async fn misbehaving_jobs_end_with_typed_errors_while_a_good_job_completes() {
+    let reg = registry_with(&["hello-world"]).await;
+    let tight = JobLimits { deadline: Duration::from_secs(2), memory: 32 << 20, max_items: 1000, max_bytes: 1 << 20 };
+    let good = {
+        let reg = reg.clone();
+        tokio::spawn(async move {
+            let mut done = 0;
+            for _ in 0..20 {
+                let (items, outcome) = run(&reg, "greet", json!({"name": "ok"}), JobLimits::default()).await;
+                assert_eq!(outcome, Ok(2));
+                assert_eq!(items.len(), 2);
+                done += 1;
+            }
+            done
+        })
+    };
+    let bad = ["spin-forever", "memory-hog", "deep-recursion", "trap", "emit-flood"].map(|job| {
+        let reg = reg.clone();
+        tokio::spawn(async move { (job, run(&reg, job, json!({}), tight).await) })
+    });
+    for handle in bad {
+        let (job, (items, outcome)) = handle.await.unwrap();
+        let err = outcome.expect_err(job);
+        match job {
+            "spin-forever" => assert!(matches!(err, JobError::LimitExceeded { limit: Limit::Deadline, .. }), "{job}: {err}"),
+            "memory-hog" => assert!(matches!(err, JobError::LimitExceeded { limit: Limit::Memory, .. }), "{job}: {err}"),
+            "deep-recursion" => {
+                assert!(matches!(err, JobError::Trapped { .. }), "{job}: {err}");
+                assert!(err.to_string().contains("stack"), "{job}: {err}");
+            }
+            "trap" => {
+                assert!(matches!(err, JobError::Trapped { .. }), "{job}: {err}");
+                assert_eq!(items, [json!("before the trap")]);
+            }
+            "emit-flood" => {
+                assert!(matches!(err, JobError::LimitExceeded { limit: Limit::Items, .. }), "{job}: {err}");
+                assert_eq!(items.len(), 1000);
+                assert!(items.iter().enumerate().all(|(i, v)| v["seq"] == i), "in order");
+            }
+            _ => unreachable!(),
+        }
+    }
+    assert_eq!(good.await.unwrap(), 20);
+}
+
+#[tokio::test]
+async fn cancelling_a_job_mid_call_leaves_the_stateful_service_intact() {
+    let reg = registry_with(&["test-fixture"]).await;
+    reg.execute("test-fixture", "addData", &json!({"key": "keep", "value": "me"})).await.unwrap();
+    let mut job = reg.run_job(&plugin("ticker"), "{}", JobLimits::default()).await.unwrap();
+    let mut got = 0;
+    while got < 2 {
+        if let Some(JobEvent::Item(_)) = job.next().await {
+            got += 1;
+        }
+    }
+    job.cancel();
+    let mut last = None;
+    while let Some(ev) = job.next().await {
+        last = Some(ev);
+    }
+    assert_eq!(last, Some(JobEvent::Failed(JobError::Cancelled)));
+    drop(job);
+    let c1 = reg.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c2 = reg.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    assert_eq!(c1, c2, "the counter stopped growing");
+    assert!(c1.as_u64().unwrap() >= 2);
+    assert_eq!(reg.execute("test-fixture", "getData", &json!({"key": "keep"})).await.unwrap(), json!({"one": "me"}));
+}
+
+#[tokio::test]
+async fn dropping_the_handle_cancels_the_job() {
+    let reg = registry_with(&["test-fixture"]).await;
+    let mut job = reg.run_job(&plugin("ticker"), "{}", JobLimits::default()).await.unwrap();
+    assert!(matches!(job.next().await, Some(JobEvent::Item(_))));
+    drop(job);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let c1 = reg.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reg.execute("test-fixture", "counter", &Value::Null).await.unwrap(), c1);
+}
+
+#[tokio::test]
+async fn a_warm_job_is_neither_recompiled_nor_relinked() {
+    let reg = registry_with(&["hello-world"]).await;
+    let lookup = reg.lookup();
+    let bytes = plugin("greet");
+    let a = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
+    let b = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    assert!(reg.runtime().has_job(&a.sha256));
+    // A change of services relinks (new generation) but keeps the compiled code.
+    reg.register("user-service", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    let c = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert!(c.generation > a.generation);
+}
+
+#[tokio::test]
+async fn requester_limits_cannot_exceed_the_runtime_ceiling() {
+    let reg = registry_with(&[]).await;
+    let huge = JobLimits { max_items: u64::MAX, ..JobLimits::default() };
+    let (items, outcome) = run(&reg, "emit-flood", json!({"count": 10}), huge).await;
+    assert_eq!(outcome, Ok(10));
+    assert_eq!(items.len(), 10);
+}

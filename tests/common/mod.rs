@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests: one runtime per test binary
+//! (compiled components are cached across tests), plugin bytes, registries
+//! with the seed's services, and a UTC date to compare against.
+#![allow(dead_code)]
+
+use regcenter::runtime::engine::EngineConfig;
+use regcenter::{Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The compile cache shared by every test process of this checkout.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("REGCENTER_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| regcenter::plugins::dir().join("..").join("test-cache"))
+}
+
+/// One runtime per test binary.
+pub fn runtime() -> Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let cfg = RuntimeConfig {
+            engine: EngineConfig { cache_dir: Some(cache_dir()), job_slots: 200, ..EngineConfig::default() },
+            ..RuntimeConfig::default()
+        };
+        Runtime::new(cfg).expect("runtime")
+    })
+    .clone()
+}
+
+/// The bytes of built plugin `name`.
+pub fn plugin(name: &str) -> Vec<u8> {
+    let path = regcenter::plugins::path(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("plugin {} missing ({e}); build the host first", path.display()))
+}
+
+/// An empty registry on the shared runtime.
+pub fn registry() -> ServiceRegistry {
+    ServiceRegistry::new(runtime())
+}
+
+/// A registry with the given plugins, each registered under its crate name.
+pub async fn registry_with(names: &[&str]) -> ServiceRegistry {
+    let reg = registry();
+    for name in names {
+        reg.register(name, plugin(name), ServiceOptions::default()).await.expect("register");
+    }
+    reg
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`.
+pub fn utc_today() -> String {
+    let days = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64 / 86_400;
+    // Days since the epoch to a civil date (Hinnant).
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
