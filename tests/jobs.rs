@@ -246,3 +246,26 @@ async fn requester_limits_cannot_exceed_the_runtime_ceiling() {
     assert_eq!(outcome, Ok(10));
     assert_eq!(items.len(), 10);
 }
+
+#[tokio::test]
+async fn typed_imports_bind_to_the_first_registered_unless_the_input_names_one() {
+    let reg = common::registry();
+    reg.register("users-a", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    reg.register("users-b", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    reg.register("hello-world", plugin("hello-world"), ServiceOptions::default()).await.unwrap();
+    let (_, outcome) = run(&reg, "typed-users", json!({"name": "A", "email": "a@x"}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(4));
+    let input = json!({"$bind": {"example:users/users": "users-b"}, "name": "B", "email": "b@x"});
+    let (items, outcome) = run(&reg, "typed-users", input, JobLimits::default()).await;
+    assert_eq!(outcome, Ok(4));
+    assert_eq!(items[2], "3:B:b@x");
+    let a = reg.execute("users-a", "getUser", &json!({"id": 3})).await.unwrap();
+    let b = reg.execute("users-b", "getUser", &json!({"id": 3})).await.unwrap();
+    assert_eq!((a["name"].as_str(), b["name"].as_str()), (Some("A"), Some("B")));
+    let bad = json!({"$bind": {"example:users/users@1.0.0": "hello-world"}});
+    let (_, outcome) = run(&reg, "typed-users", bad, JobLimits::default()).await;
+    match outcome {
+        Err(JobError::Rejected(LoadError::UnsatisfiedImport { reason, .. })) => assert!(reason.contains("no compatible interface"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}

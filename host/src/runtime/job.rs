@@ -10,6 +10,7 @@
 use crate::error::{JobError, Limit};
 use crate::limits::{JobLimits, JOB_EVENT_BUFFER, JOB_INBOX_BUFFER, JOB_MAX_ITEM_BYTES, LOG_LINE_BYTES};
 use crate::runtime::imports::{self, GuestHost, Level, CHANNEL, LOG};
+use crate::runtime::proxy::{self, Binding, TypedImport};
 use crate::runtime::service::{trap_message, CallCtx, MemoryLimiter, ServiceLookup};
 use crate::error::CallError;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,6 +139,7 @@ pub struct JobState {
     items: u64,
     bytes: u64,
     label: Arc<str>,
+    bindings: Vec<Option<Binding>>,
 }
 
 impl WasiView for JobState {
@@ -163,9 +165,9 @@ impl GuestHost for JobState {
 }
 
 impl JobState {
-    /// The job's stop flag, for typed-import proxies.
-    pub fn control(&self) -> &Arc<JobControl> {
-        &self.ctl
+    /// The binding of typed import `slot` that this run's input chose, if any.
+    pub fn binding(&self, slot: usize) -> Option<&Binding> {
+        self.bindings.get(slot).and_then(Option::as_ref)
     }
 }
 
@@ -246,6 +248,7 @@ pub struct PreparedJob {
     pub generation: u64,
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) run: ComponentExportIndex,
+    pub(crate) typed_imports: Vec<TypedImport>,
 }
 
 /// The handle of a running job: read its events, send it items, cancel it.
@@ -338,6 +341,7 @@ async fn run(
     inbox: mpsc::Receiver<String>,
     label: Arc<str>,
 ) -> Result<u64, JobError> {
+    let bindings = proxy::overrides(&job.typed_imports, &input, lookup.as_ref()).map_err(JobError::Rejected)?;
     let wasi = crate::runtime::wasi::context(&label, None)
         .map_err(|message| JobError::Rejected(crate::error::LoadError::Instantiate { message }))?;
     let state = JobState {
@@ -352,6 +356,7 @@ async fn run(
         items: 0,
         bytes: 0,
         label,
+        bindings,
     };
     let mut store = Store::new(job.pre.engine(), state);
     store.limiter(|s| &mut s.limiter);
@@ -365,8 +370,10 @@ async fn run(
             Ok(UpdateDeadline::Yield(1))
         }
     });
+    let instance = job.pre.instantiate_async(&mut store).await.map_err(|e| {
+        JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) })
+    })?;
     let outcome = async {
-        let instance = job.pre.instantiate_async(&mut store).await?;
         let run = instance.get_typed_func::<(String,), (Result<(), String>,)>(&mut store, &job.run)?;
         run.call_async(&mut store, (input,)).await
     }

@@ -193,8 +193,8 @@ impl Runtime {
                 (component, run)
             }
         };
-        let pre = self.link_job(&component, lookup.as_ref())?;
-        let prepared = Arc::new(PreparedJob { sha256: sha, generation, pre, run });
+        let (pre, typed_imports) = self.link_job(&component, lookup.as_ref())?;
+        let prepared = Arc::new(PreparedJob { sha256: sha, generation, pre, run, typed_imports });
         self.store_job(sha, component, run, prepared.clone());
         Ok(prepared)
     }
@@ -227,16 +227,23 @@ impl Runtime {
         }
     }
 
-    fn link_job(&self, component: &Component, lookup: &dyn ServiceLookup) -> Result<wasmtime::component::InstancePre<JobState>, LoadError> {
+    fn link_job(
+        &self,
+        component: &Component,
+        lookup: &dyn ServiceLookup,
+    ) -> Result<(wasmtime::component::InstancePre<JobState>, Vec<proxy::TypedImport>), LoadError> {
         let engine = &self.inner.engines.jobs;
         let mut linker = self.inner.job_linker.clone();
+        let mut typed = Vec::new();
         let ty = component.component_type();
         for (name, item) in ty.imports(engine) {
             if name.starts_with("wasi:") || name.starts_with("regcenter:job/") {
                 continue;
             }
             match &item.ty {
-                ComponentItem::ComponentInstance(inst) => proxy::link_import(&mut linker, engine, name, inst, lookup)?,
+                ComponentItem::ComponentInstance(inst) => {
+                    typed.push(proxy::link_import(&mut linker, engine, typed.len(), name, inst, lookup)?);
+                }
                 _ => {
                     return Err(LoadError::UnsatisfiedImport {
                         import: name.to_string(),
@@ -245,7 +252,8 @@ impl Runtime {
                 }
             }
         }
-        linker.instantiate_pre(component).map_err(|e| unsatisfied(component, engine, e))
+        let pre = linker.instantiate_pre(component).map_err(|e| unsatisfied(component, engine, e))?;
+        Ok((pre, typed))
     }
 
     /// Starts a prepared job with `input` (JSON text) under `limits` (capped
