@@ -10,7 +10,7 @@ use crate::runtime::exports::Exports;
 use crate::runtime::imports::GuestHost;
 use crate::runtime::values;
 use crate::runtime::wasi::{self, WasiGrants};
-use serde::Serialize;
+pub use regcenter_protocol::service::ServiceInfo;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,23 +34,6 @@ pub trait ServiceLookup: Send + Sync + 'static {
     fn list(&self) -> Vec<ServiceInfo>;
     /// Changes whenever the set of services changes (links are cached by it).
     fn generation(&self) -> u64;
-}
-
-/// A service as the registry reports it.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct ServiceInfo {
-    /// The registered name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// Exported interfaces, fully qualified.
-    pub interfaces: Vec<String>,
-    /// Exported functions, `iface/name: func(…) -> …`.
-    pub functions: Vec<String>,
-    /// Metadata.
-    pub metadata: BTreeMap<String, String>,
-    /// Number of instances.
-    pub instances: usize,
 }
 
 /// The context of one call: who is calling whom (to refuse cycles) and

@@ -1,0 +1,20 @@
+//! # regcenter-protocol
+//!
+//! The wire protocol between registers and masters, sans IO: bytes in,
+//! messages out, and back. No tokio, no quinn: the transport feeds a
+//! [`message::Decoder`] with what it reads and writes what
+//! [`message::Message::encode`] produces. Fuzz and unit tests run without
+//! sockets or the WebAssembly runtime.
+//!
+//! # Layout
+//! - [`frame`]: length-prefixed frames (`check`, then `parse`), with a cap.
+//! - [`message`]: one type per message, encoding, the stream decoder.
+//! - [`session`]: which message may come when, per stream and side.
+//! - [`limits`], [`errors`], [`service`]: the data types messages carry.
+
+pub mod errors;
+pub mod frame;
+pub mod limits;
+pub mod message;
+pub mod service;
+pub mod session;

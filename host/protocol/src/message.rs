@@ -1,0 +1,503 @@
+//! The messages of the protocol, one type each, and their encoding in frames.
+//!
+//! Two kinds of QUIC stream carry them:
+//! - the **control** stream, opened by the master: `Hello` first, answered by
+//!   `Welcome` or `AuthFailed`; then `Announce`, `Load` and `Command` both ways
+//!   (commands from the register, events from the master);
+//! - one **job** stream per job, opened by the register: `JobStart`
+//!   (answered by `NeedModule` when the master lacks the module, then
+//!   `Module`), `Input`/`InputEnd` from the register, and `Item`/`Log` from
+//!   the master, ending with exactly one `Done { items }` or `Failed`. A job
+//!   stream that ends without either (FIN alone, a reset, a lost connection)
+//!   is never a success.
+//!
+//! Items and inputs travel as raw JSON text (no re-encoding on the path);
+//! `Done` is 8 bytes; control messages are JSON objects.
+
+use crate::errors::JobError;
+use crate::frame::{self, FrameError, DEFAULT_MAX_FRAME};
+use crate::limits::JobLimits;
+use crate::service::ServiceInfo;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version a hello carries; peers must match exactly.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The ALPN name of the protocol.
+pub const ALPN: &[u8] = b"regcenter/1";
+
+/// A master's first message on its control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// The master token.
+    pub token: String,
+    /// The master's stable node id.
+    pub node_id: String,
+    /// Jobs the master runs at once; more are refused as busy.
+    pub max_jobs: u32,
+    /// The services it hosts.
+    pub services: Vec<ServiceInfo>,
+}
+
+/// The register's answer to a good hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// [`PROTOCOL_VERSION`] of the register.
+    pub version: u32,
+    /// The register's id (for logs).
+    pub register_id: String,
+}
+
+/// The register's answer to a bad hello, before it closes the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthFailed {
+    /// Why (wrong token, version mismatch, bad node id…).
+    pub reason: String,
+}
+
+/// A command (register -> master) or event (master -> register).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// `register`, `remove`, or any custom name.
+    pub cmd: String,
+    /// The command's data.
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// The start of a job stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStart {
+    /// SHA-256 of the module, lowercase hex.
+    pub sha256: String,
+    /// The module's size in bytes.
+    pub size: u64,
+    /// The job's input (JSON text).
+    pub input: String,
+    /// Limits the requester asks for (the master may only lower them).
+    pub limits: JobLimits,
+}
+
+/// How a job stream ended when not with `Done`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum JobFailure {
+    /// The job itself failed (error, trap, limit, rejection).
+    #[error(transparent)]
+    Job {
+        /// The job's error.
+        error: JobError,
+    },
+    /// The master is at its job limit and refused at once.
+    #[error("master busy: {running} of {max} jobs running")]
+    Busy {
+        /// Jobs running.
+        running: u32,
+        /// Its limit.
+        max: u32,
+    },
+    /// The master refused the stream (bad module hash, protocol misuse…).
+    #[error("refused by the master: {reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Every message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// Master -> register, first on the control stream.
+    Hello(Hello),
+    /// Register -> master: authenticated.
+    Welcome(Welcome),
+    /// Register -> master: not authenticated; the connection closes next.
+    AuthFailed(AuthFailed),
+    /// Master -> register: the full service list (on connect and on change).
+    Announce(Vec<ServiceInfo>),
+    /// Master -> register: jobs running now.
+    Load(u32),
+    /// Either way on the control stream.
+    Command(Command),
+    /// Register -> master, first on a job stream.
+    JobStart(JobStart),
+    /// Master -> register: send the module bytes.
+    NeedModule,
+    /// Register -> master: the module bytes.
+    Module(Vec<u8>),
+    /// Master -> register: one emitted item (JSON text).
+    Item(String),
+    /// Master -> register: one log line of the job.
+    Log {
+        /// `trace` … `error`.
+        level: String,
+        /// The line.
+        message: String,
+    },
+    /// Register -> master: one item for the job's `recv` (JSON text).
+    Input(String),
+    /// Register -> master: no more input.
+    InputEnd,
+    /// Master -> register: the job returned ok after `items` items.
+    Done(u64),
+    /// Master -> register: the job ended otherwise.
+    Failed(JobFailure),
+}
+
+mod kind {
+    pub const HELLO: u8 = 0x01;
+    pub const WELCOME: u8 = 0x02;
+    pub const AUTH_FAILED: u8 = 0x03;
+    pub const ANNOUNCE: u8 = 0x04;
+    pub const LOAD: u8 = 0x05;
+    pub const COMMAND: u8 = 0x06;
+    pub const JOB_START: u8 = 0x10;
+    pub const NEED_MODULE: u8 = 0x11;
+    pub const MODULE: u8 = 0x12;
+    pub const ITEM: u8 = 0x13;
+    pub const LOG: u8 = 0x14;
+    pub const INPUT: u8 = 0x15;
+    pub const INPUT_END: u8 = 0x16;
+    pub const DONE: u8 = 0x17;
+    pub const FAILED: u8 = 0x18;
+}
+
+/// A message that cannot be decoded. Fatal for its stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The frame itself is invalid.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A kind byte no message has.
+    #[error("unknown message kind 0x{0:02x}")]
+    UnknownKind(u8),
+    /// The body does not decode as the kind says.
+    #[error("malformed {kind} message: {message}")]
+    Malformed {
+        /// The message's name.
+        kind: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The peer speaks another protocol version.
+    #[error("protocol version mismatch: peer speaks {peer}, this side {ours}")]
+    Version {
+        /// The peer's version.
+        peer: u32,
+        /// Ours.
+        ours: u32,
+    },
+    /// A message that may not come now (out of order, a second hello, a job
+    /// message on the control stream…).
+    #[error("unexpected {got} {state}")]
+    Unexpected {
+        /// The message's name.
+        got: &'static str,
+        /// Where it came.
+        state: &'static str,
+    },
+}
+
+fn json<T: Serialize>(out: &mut Vec<u8>, kind: u8, v: &T) {
+    let at = frame::begin(out, kind);
+    // Serializing these plain data types into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, v);
+    frame::finish(out, at);
+}
+
+fn from_json<'a, T: Deserialize<'a>>(kind: &'static str, body: &'a [u8]) -> Result<T, ProtocolError> {
+    serde_json::from_slice(body).map_err(|e| ProtocolError::Malformed { kind, message: e.to_string() })
+}
+
+fn text(kind: &'static str, body: &[u8]) -> Result<String, ProtocolError> {
+    String::from_utf8(body.to_vec()).map_err(|_| ProtocolError::Malformed { kind, message: "not UTF-8".into() })
+}
+
+fn empty(kind: &'static str, body: &[u8]) -> Result<(), ProtocolError> {
+    if body.is_empty() {
+        Ok(())
+    } else {
+        Err(ProtocolError::Malformed { kind, message: format!("{} unexpected body bytes", body.len()) })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct LogBody {
+    level: String,
+    message: String,
+}
+
+impl Message {
+    /// The message's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "hello",
+            Message::Welcome(_) => "welcome",
+            Message::AuthFailed(_) => "auth-failed",
+            Message::Announce(_) => "announce",
+            Message::Load(_) => "load",
+            Message::Command(_) => "command",
+            Message::JobStart(_) => "job-start",
+            Message::NeedModule => "need-module",
+            Message::Module(_) => "module",
+            Message::Item(_) => "item",
+            Message::Log { .. } => "log",
+            Message::Input(_) => "input",
+            Message::InputEnd => "input-end",
+            Message::Done(_) => "done",
+            Message::Failed(_) => "failed",
+        }
+    }
+
+    /// Appends the message as one frame to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Message::Hello(h) => json(out, kind::HELLO, h),
+            Message::Welcome(w) => json(out, kind::WELCOME, w),
+            Message::AuthFailed(a) => json(out, kind::AUTH_FAILED, a),
+            Message::Announce(s) => json(out, kind::ANNOUNCE, s),
+            Message::Load(n) => frame::write(out, kind::LOAD, &n.to_be_bytes()),
+            Message::Command(c) => json(out, kind::COMMAND, c),
+            Message::JobStart(j) => json(out, kind::JOB_START, j),
+            Message::NeedModule => frame::write(out, kind::NEED_MODULE, &[]),
+            Message::Module(b) => frame::write(out, kind::MODULE, b),
+            Message::Item(i) => frame::write(out, kind::ITEM, i.as_bytes()),
+            Message::Log { level, message } => json(out, kind::LOG, &LogBody { level: level.clone(), message: message.clone() }),
+            Message::Input(i) => frame::write(out, kind::INPUT, i.as_bytes()),
+            Message::InputEnd => frame::write(out, kind::INPUT_END, &[]),
+            Message::Done(n) => frame::write(out, kind::DONE, &n.to_be_bytes()),
+            Message::Failed(f) => json(out, kind::FAILED, f),
+        }
+    }
+
+    /// The message as a new frame.
+    pub fn to_frame(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decodes one frame's kind and body.
+    pub fn decode(kind_byte: u8, body: &[u8]) -> Result<Message, ProtocolError> {
+        Ok(match kind_byte {
+            kind::HELLO => {
+                let h: Hello = from_json("hello", body)?;
+                if h.version != PROTOCOL_VERSION {
+                    return Err(ProtocolError::Version { peer: h.version, ours: PROTOCOL_VERSION });
+                }
+                Message::Hello(h)
+            }
+            kind::WELCOME => {
+                let w: Welcome = from_json("welcome", body)?;
+                if w.version != PROTOCOL_VERSION {
+                    return Err(ProtocolError::Version { peer: w.version, ours: PROTOCOL_VERSION });
+                }
+                Message::Welcome(w)
+            }
+            kind::AUTH_FAILED => Message::AuthFailed(from_json("auth-failed", body)?),
+            kind::ANNOUNCE => Message::Announce(from_json("announce", body)?),
+            kind::LOAD => Message::Load(u32::from_be_bytes(fixed("load", body)?)),
+            kind::COMMAND => Message::Command(from_json("command", body)?),
+            kind::JOB_START => Message::JobStart(from_json("job-start", body)?),
+            kind::NEED_MODULE => {
+                empty("need-module", body)?;
+                Message::NeedModule
+            }
+            kind::MODULE => Message::Module(body.to_vec()),
+            kind::ITEM => Message::Item(text("item", body)?),
+            kind::LOG => {
+                let l: LogBody = from_json("log", body)?;
+                Message::Log { level: l.level, message: l.message }
+            }
+            kind::INPUT => Message::Input(text("input", body)?),
+            kind::INPUT_END => {
+                empty("input-end", body)?;
+                Message::InputEnd
+            }
+            kind::DONE => Message::Done(u64::from_be_bytes(fixed("done", body)?)),
+            kind::FAILED => Message::Failed(from_json("failed", body)?),
+            other => return Err(ProtocolError::UnknownKind(other)),
+        })
+    }
+}
+
+fn fixed<const N: usize>(kind: &'static str, body: &[u8]) -> Result<[u8; N], ProtocolError> {
+    body.try_into().map_err(|_| ProtocolError::Malformed { kind, message: format!("expected {N} bytes, got {}", body.len()) })
+}
+
+/// Accumulates bytes from a stream and yields whole messages. Bounded: it
+/// never holds more than one frame's cap plus one read.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    start: usize,
+    max_frame: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl Decoder {
+    /// A decoder refusing frames over `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Self { buf: Vec::new(), start: 0, max_frame }
+    }
+
+    /// Adds bytes read from the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole message, `Ok(None)` if more bytes are needed.
+    pub fn next(&mut self) -> Result<Option<Message>, ProtocolError> {
+        let rest = &self.buf[self.start..];
+        let Some(n) = frame::check(rest, self.max_frame)? else {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            return Ok(None);
+        };
+        let raw = frame::parse(&rest[..n]);
+        let msg = Message::decode(raw.kind, raw.body);
+        self.start += n;
+        msg.map(Some)
+    }
+
+    /// Bytes received but not yet decoded (a stream ending with some is truncated).
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::Limit;
+    use std::collections::BTreeMap;
+
+    fn service() -> ServiceInfo {
+        ServiceInfo {
+            name: "hello-world".into(),
+            version: "1.0.0".into(),
+            interfaces: vec!["example:hello/greeter@1.0.0".into()],
+            functions: vec!["greeter/say-hello: func() -> string".into()],
+            metadata: BTreeMap::from([("team".into(), "core".into())]),
+            instances: 1,
+        }
+    }
+
+    fn every_message() -> Vec<Message> {
+        vec![
+            Message::Hello(Hello { version: PROTOCOL_VERSION, token: "t".into(), node_id: "m1".into(), max_jobs: 64, services: vec![service()] }),
+            Message::Welcome(Welcome { version: PROTOCOL_VERSION, register_id: "r1".into() }),
+            Message::AuthFailed(AuthFailed { reason: "wrong token".into() }),
+            Message::Announce(vec![service(), service()]),
+            Message::Load(7),
+            Message::Command(Command { cmd: "register".into(), payload: serde_json::json!({"registers": [{"host": "127.0.0.1", "port": 8011}]}) }),
+            Message::JobStart(JobStart { sha256: "ab".repeat(32), size: 1234, input: "{\"name\":\"x\"}".into(), limits: JobLimits::default() }),
+            Message::NeedModule,
+            Message::Module(vec![0, 97, 115, 109, 13, 0, 1, 0]),
+            Message::Item("{\"a\":[1,2]}".into()),
+            Message::Log { level: "info".into(), message: "hi".into() },
+            Message::Input("\"x\"".into()),
+            Message::InputEnd,
+            Message::Done(u64::MAX),
+            Message::Failed(JobFailure::Job { error: JobError::LimitExceeded { limit: Limit::Memory, detail: "64 MiB".into() } }),
+            Message::Failed(JobFailure::Busy { running: 4, max: 4 }),
+            Message::Failed(JobFailure::Refused { reason: "hash mismatch".into() }),
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips() {
+        for m in every_message() {
+            let frame = m.to_frame();
+            let mut d = Decoder::default();
+            d.push(&frame);
+            assert_eq!(d.next().unwrap(), Some(m.clone()), "{}", m.name());
+            assert_eq!(d.next().unwrap(), None);
+            assert_eq!(d.pending(), 0);
+        }
+    }
+
+    #[test]
+    fn messages_split_at_every_byte_reassemble() {
+        let mut stream = Vec::new();
+        for m in every_message() {
+            m.encode(&mut stream);
+        }
+        let mut d = Decoder::default();
+        let mut got = Vec::new();
+        for b in &stream {
+            d.push(std::slice::from_ref(b));
+            while let Some(m) = d.next().unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got, every_message());
+    }
+
+    #[test]
+    fn a_truncated_stream_leaves_pending_bytes_and_no_message() {
+        let frame = Message::Done(3).to_frame();
+        let mut d = Decoder::default();
+        d.push(&frame[..frame.len() - 1]);
+        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.pending(), frame.len() - 1);
+    }
+
+    #[test]
+    fn oversized_length_prefix_is_refused() {
+        let mut d = Decoder::new(1024);
+        d.push(&[0x7f, 0xff, 0xff, 0xff, kind::ITEM]);
+        assert!(matches!(d.next(), Err(ProtocolError::Frame(FrameError::TooLarge { .. }))));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let cases: Vec<Vec<u8>> = vec![
+            vec![0, 0, 0, 1, 0xee],
+            vec![0, 0, 0, 3, kind::HELLO, b'{', b'x'],
+            vec![0, 0, 0, 3, kind::DONE, 1, 2],
+            vec![0, 0, 0, 3, kind::ITEM, 0xff, 0xfe],
+            vec![0, 0, 0, 2, kind::NEED_MODULE, 1],
+            vec![0, 0, 0, 0],
+        ];
+        for bytes in cases {
+            let mut d = Decoder::default();
+            d.push(&bytes);
+            assert!(d.next().is_err(), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_protocol_version_is_named() {
+        let hello = Hello { version: 99, token: String::new(), node_id: String::new(), max_jobs: 1, services: vec![] };
+        let mut frame = Vec::new();
+        json(&mut frame, kind::HELLO, &hello);
+        let mut d = Decoder::default();
+        d.push(&frame);
+        let err = d.next().unwrap_err();
+        assert_eq!(err, ProtocolError::Version { peer: 99, ours: PROTOCOL_VERSION });
+        assert_eq!(err.to_string(), "protocol version mismatch: peer speaks 99, this side 1");
+    }
+
+    #[test]
+    fn decoder_memory_is_reclaimed_between_frames() {
+        let mut d = Decoder::default();
+        for i in 0..1000u64 {
+            d.push(&Message::Done(i).to_frame());
+            assert_eq!(d.next().unwrap(), Some(Message::Done(i)));
+        }
+        assert!(d.buf.capacity() < 1024, "buffer stays small: {}", d.buf.capacity());
+    }
+}
