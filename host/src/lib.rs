@@ -11,7 +11,11 @@
 //! - [`runtime`]: wasmtime engines, services, jobs, JSON <-> values, WASI policy.
 //! - [`registry`]: the `ServiceRegistry` API over the runtime.
 //! - [`plugins`]: where the built guest components are.
+//! - [`transport`]: QUIC, TLS and trust; the data directory.
 //! - [`local`]: the `local` and `inspect` commands (no network).
+//!
+//! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
+//! as [`protocol`].
 
 pub mod error;
 pub mod limits;
@@ -19,6 +23,9 @@ pub mod local;
 pub mod plugins;
 pub mod registry;
 pub mod runtime;
+pub mod transport;
+
+pub use regcenter_protocol as protocol;
 
 pub use error::{CallError, JobError, Limit, LoadError, RegistryError};
 pub use limits::JobLimits;

@@ -1,0 +1,7 @@
+//! QUIC transport and trust: the data directory (local CA, certificates,
+//! tokens, node id, reset key), TLS 1.3 configs with the ring provider, trust
+//! by CA, pinned fingerprint or (development only) none, transport
+//! parameters, constant-time token checks.
+
+pub mod datadir;
+pub mod tls;
