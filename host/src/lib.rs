@@ -11,7 +11,9 @@
 //! - [`runtime`]: wasmtime engines, services, jobs, JSON <-> values, WASI policy.
 //! - [`registry`]: the `ServiceRegistry` API over the runtime.
 //! - [`plugins`]: where the built guest components are.
-//! - [`transport`]: QUIC, TLS and trust; the data directory.
+//! - [`transport`]: QUIC, TLS and trust; the data directory; framed streams.
+//! - [`register`]: the register server: master table, jobs, commands.
+//! - [`master`]: the master node: links to registers, job execution.
 //! - [`local`]: the `local` and `inspect` commands (no network).
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
@@ -20,7 +22,9 @@
 pub mod error;
 pub mod limits;
 pub mod local;
+pub mod master;
 pub mod plugins;
+pub mod register;
 pub mod registry;
 pub mod runtime;
 pub mod transport;

@@ -175,24 +175,37 @@ impl Runtime {
             return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
         }
         let sha = sha256(bytes);
-        let generation = lookup.generation();
-        if let Some(hit) = self.cached_job(&sha, generation) {
-            return Ok(hit);
+        if let Some(ready) = self.prepare_cached(&sha, lookup) {
+            return ready;
         }
-        let cached = self.lookup_component(&sha);
-        let (component, run) = match cached {
-            Some(c) => c,
-            None => {
-                let engine = self.inner.engines.jobs.clone();
-                let max = self.inner.cfg.max_module_bytes;
-                let owned: Arc<[u8]> = Arc::from(bytes);
-                let component = tokio::task::spawn_blocking(move || engine::compile(&engine, &owned, max))
-                    .await
-                    .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })??;
-                let run = check_job_world(&component, &self.inner.engines.jobs)?;
-                (component, run)
-            }
-        };
+        let engine = self.inner.engines.jobs.clone();
+        let max = self.inner.cfg.max_module_bytes;
+        let owned: Arc<[u8]> = Arc::from(bytes);
+        let component = tokio::task::spawn_blocking(move || engine::compile(&engine, &owned, max))
+            .await
+            .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })??;
+        let run = check_job_world(&component, &self.inner.engines.jobs)?;
+        self.link_and_store(sha, component, run, lookup)
+    }
+
+    /// The job with this hash if its compiled code is cached (relinked when
+    /// the services changed); `None` when the bytes are needed.
+    pub fn prepare_cached(&self, sha: &[u8; 32], lookup: &Arc<dyn ServiceLookup>) -> Option<Result<Arc<PreparedJob>, LoadError>> {
+        if let Some(hit) = self.cached_job(sha, lookup.generation()) {
+            return Some(Ok(hit));
+        }
+        let (component, run) = self.lookup_component(sha)?;
+        Some(self.link_and_store(*sha, component, run, lookup))
+    }
+
+    fn link_and_store(
+        &self,
+        sha: [u8; 32],
+        component: Component,
+        run: wasmtime::component::ComponentExportIndex,
+        lookup: &Arc<dyn ServiceLookup>,
+    ) -> Result<Arc<PreparedJob>, LoadError> {
+        let generation = lookup.generation();
         let (pre, typed_imports) = self.link_job(&component, lookup.as_ref())?;
         let prepared = Arc::new(PreparedJob { sha256: sha, generation, pre, run, typed_imports });
         self.store_job(sha, component, run, prepared.clone());

@@ -4,4 +4,5 @@
 //! parameters, constant-time token checks.
 
 pub mod datadir;
+pub mod stream;
 pub mod tls;

@@ -1,0 +1,175 @@
+//! Running one job stream on the master: read the job header, refuse at
+//! once when at the job limit, fetch the module only if it is not cached
+//! (verifying its hash), run it through the runtime, stream items in order
+//! and end with `Done` or `Failed`. A reset from the register cancels the
+//! job; a job is never stopped by dropping it mid-service-call.
+
+use crate::master::MasterInner;
+use crate::runtime::job::JobEvent;
+use crate::runtime::sha256;
+use crate::transport::stream::{self, codes, MessageReader, StreamError};
+use regcenter_protocol::errors::JobError;
+use regcenter_protocol::message::{JobFailure, JobStart, Message};
+use regcenter_protocol::session::MasterJob;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+fn parse_sha(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Decrements the running count when the job is over, and re-announces load.
+struct Running<'a>(&'a MasterInner);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let n = self.0.running.fetch_sub(1, Ordering::AcqRel) - 1;
+        let _ = self.0.load.send(n);
+    }
+}
+
+/// Serves one job stream opened by a register.
+pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: quinn::RecvStream) {
+    let max_frame = inner.registry.runtime().config().max_module_bytes + 4096;
+    let mut reader = MessageReader::new(recv, max_frame);
+    let mut state = MasterJob::default();
+    let start = match next_checked(&mut reader, &mut state).await {
+        Ok(Some(Message::JobStart(s))) => s,
+        Ok(_) | Err(_) => {
+            let _ = send.reset(codes::PROTOCOL.into());
+            return;
+        }
+    };
+    let running = inner.running.fetch_add(1, Ordering::AcqRel) + 1;
+    let _guard = Running(&inner);
+    let _ = inner.load.send(running);
+    if running > inner.cfg.max_jobs || inner.draining.load(Ordering::Acquire) {
+        let failure = if inner.draining.load(Ordering::Acquire) {
+            JobFailure::Refused { reason: "the master is draining".into() }
+        } else {
+            JobFailure::Busy { running: running - 1, max: inner.cfg.max_jobs }
+        };
+        finish(&mut send, Message::Failed(failure)).await;
+        return;
+    }
+    let mut early_input = Vec::new();
+    let prepared = match prepare(&inner, &start, &mut send, &mut reader, &mut state, &mut early_input).await {
+        Ok(p) => p,
+        Err(failure) => {
+            finish(&mut send, Message::Failed(failure)).await;
+            return;
+        }
+    };
+    let lookup = inner.registry.lookup();
+    let mut job = inner.registry.runtime().start_job(prepared, start.input, start.limits, lookup);
+    for msg in early_input {
+        match msg {
+            Message::Input(item) => {
+                let _ = job.send(item).await;
+            }
+            _ => job.close_input(),
+        }
+    }
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            ev = job.next() => {
+                let msg = match ev {
+                    Some(JobEvent::Item(i)) => Message::Item(i),
+                    Some(JobEvent::Log(level, message)) => Message::Log { level: format!("{level:?}").to_lowercase(), message },
+                    Some(JobEvent::Done { items }) => {
+                        finish(&mut send, Message::Done(items)).await;
+                        return;
+                    }
+                    Some(JobEvent::Failed(error)) => {
+                        finish(&mut send, Message::Failed(JobFailure::Job { error })).await;
+                        return;
+                    }
+                    None => return,
+                };
+                if stream::write(&mut send, &msg).await.is_err() {
+                    // The register stopped the stream: the requester is gone.
+                    job.cancel();
+                    drain(&mut job).await;
+                    return;
+                }
+            }
+            msg = next_checked(&mut reader, &mut state), if reading => match msg {
+                Ok(Some(Message::Input(item))) => {
+                    let _ = job.send(item).await;
+                }
+                Ok(Some(Message::InputEnd)) => job.close_input(),
+                Ok(Some(_)) => {}
+                Ok(None) => reading = false,
+                Err(_) => {
+                    // Reset (cancel), lost connection, or a protocol error: stop the job.
+                    job.cancel();
+                    drain(&mut job).await;
+                    let _ = send.reset(codes::CANCELLED.into());
+                    return;
+                }
+            },
+        }
+    }
+}
+
+async fn next_checked(reader: &mut MessageReader, state: &mut MasterJob) -> Result<Option<Message>, StreamError> {
+    let msg = reader.next().await?;
+    if let Some(m) = &msg {
+        state.accept(m)?;
+    }
+    Ok(msg)
+}
+
+/// The prepared job: from the cache, or after fetching and checking the module.
+async fn prepare(
+    inner: &MasterInner,
+    start: &JobStart,
+    send: &mut quinn::SendStream,
+    reader: &mut MessageReader,
+    state: &mut MasterJob,
+    early_input: &mut Vec<Message>,
+) -> Result<Arc<crate::runtime::job::PreparedJob>, JobFailure> {
+    let refused = |reason: String| JobFailure::Refused { reason };
+    let sha = parse_sha(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
+    let runtime = inner.registry.runtime();
+    let lookup = inner.registry.lookup();
+    if let Some(ready) = runtime.prepare_cached(&sha, &lookup) {
+        return ready.map_err(|e| JobFailure::Job { error: JobError::Rejected(e) });
+    }
+    let max = runtime.config().max_module_bytes;
+    if start.size as usize > max {
+        return Err(JobFailure::Job { error: JobError::Rejected(crate::error::LoadError::TooLarge { size: start.size as usize, max }) });
+    }
+    stream::write(send, &Message::NeedModule).await.map_err(|e| refused(e.to_string()))?;
+    state.requested_module();
+    // Input may arrive before the module; keep it for the job.
+    let bytes = loop {
+        match next_checked(reader, state).await {
+            Ok(Some(Message::Module(b))) => break b,
+            Ok(Some(m @ (Message::Input(_) | Message::InputEnd))) => early_input.push(m),
+            Ok(_) => return Err(refused("the stream ended before the module".into())),
+            Err(e) => return Err(refused(e.to_string())),
+        }
+    };
+    if bytes.len() as u64 != start.size || sha256(&bytes) != sha {
+        return Err(refused("the module does not match its announced SHA-256 and size".into()));
+    }
+    runtime.prepare_job(&bytes, &lookup).await.map_err(|e| JobFailure::Job { error: JobError::Rejected(e) })
+}
+
+async fn finish(send: &mut quinn::SendStream, last: Message) {
+    let _ = stream::write(send, &last).await;
+    let _ = send.finish();
+}
+
+async fn drain(job: &mut crate::runtime::job::RunningJob) {
+    while job.next().await.is_some() {}
+}

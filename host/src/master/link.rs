@@ -1,0 +1,200 @@
+//! One master -> register link: connect (with the seed's retry knobs),
+//! authenticate, then serve: commands from the register, job streams it
+//! opens, and announcements of services and load. Reconnects when the
+//! connection closes unless told not to; an auth failure is final.
+
+use crate::master::{exec, MasterEvent, MasterInner};
+use crate::transport::stream::{self, codes, MessageReader};
+use regcenter_protocol::message::{Hello, Message, PROTOCOL_VERSION};
+use regcenter_protocol::session::MasterControl;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Why one connection attempt ended.
+enum Ended {
+    /// Could not connect; retry per the knobs.
+    Retry(String),
+    /// An authenticated session ended; reconnect if configured to.
+    Closed,
+    /// The register refused our credentials; do not retry.
+    AuthFailed(String),
+    /// We were told to stop.
+    Stopped,
+}
+
+/// Where a link goes.
+pub struct Target {
+    /// `host:port`, the link's key.
+    pub key: String,
+    /// Host name or address.
+    pub host: String,
+    /// UDP port.
+    pub port: u16,
+    /// The link's number (tells it from a later link to the same key).
+    pub serial: u64,
+}
+
+/// Runs the link to `target` until stopped or out of retries.
+pub async fn run(inner: Arc<MasterInner>, target: Target, mut stop: watch::Receiver<bool>) {
+    let Target { key, host, port, serial } = target;
+    let mut attempt: u64 = 0;
+    loop {
+        if *stop.borrow() || inner.closed.load(Ordering::Acquire) {
+            break;
+        }
+        attempt += 1;
+        inner.emit(MasterEvent::Connecting { register: key.clone(), attempt });
+        let ended = tokio::select! {
+            e = connect_and_serve(&inner, &key, serial, &host, port, &mut attempt) => e,
+            _ = stop.changed() => Ended::Stopped,
+        };
+        inner.set_connected(&key, serial, false);
+        match ended {
+            Ended::Stopped => break,
+            Ended::AuthFailed(reason) => {
+                inner.emit(MasterEvent::AuthFailed { register: key.clone(), reason });
+                break;
+            }
+            Ended::Closed => {
+                if !inner.cfg.reconnect_on_close {
+                    break;
+                }
+            }
+            Ended::Retry(reason) => {
+                inner.emit(MasterEvent::Error { register: key.clone(), context: "connection".into(), message: reason });
+                if inner.cfg.retry_attempts.is_some_and(|max| attempt >= max as u64) {
+                    inner.emit(MasterEvent::RetriesExhausted { register: key.clone(), attempts: attempt });
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(inner.cfg.retry_delay) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    inner.forget_link(&key, serial);
+}
+
+async fn connect_and_serve(inner: &Arc<MasterInner>, key: &str, serial: u64, host: &str, port: u16, attempt: &mut u64) -> Ended {
+    let addr = match tokio::net::lookup_host((host, port)).await.map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Ended::Retry(format!("{host} resolves to no address")),
+        Err(e) => return Ended::Retry(format!("cannot resolve {host}: {e}")),
+    };
+    let endpoint = match inner.endpoint(addr.is_ipv6()) {
+        Ok(e) => e,
+        Err(e) => return Ended::Retry(e),
+    };
+    if inner.cfg.insecure {
+        tracing::warn!(register = key, "connecting WITHOUT verifying the register's certificate (insecure mode)");
+    }
+    let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host };
+    let conn = match endpoint.connect_with(inner.client.clone(), addr, server_name) {
+        Ok(c) => match c.await {
+            Ok(c) => c,
+            Err(e) => return Ended::Retry(e.to_string()),
+        },
+        Err(e) => return Ended::Retry(e.to_string()),
+    };
+    let (mut send, recv) = match conn.open_bi().await {
+        Ok(s) => s,
+        Err(e) => return Ended::Retry(e.to_string()),
+    };
+    let hello = Message::Hello(Hello {
+        version: PROTOCOL_VERSION,
+        token: inner.token.clone(),
+        node_id: inner.node_id.clone(),
+        max_jobs: inner.cfg.max_jobs,
+        services: inner.registry.all(),
+    });
+    if let Err(e) = stream::write(&mut send, &hello).await {
+        return Ended::Retry(e.to_string());
+    }
+    let mut reader = MessageReader::new(recv, crate::register::MAX_CONTROL_FRAME);
+    let mut state = MasterControl::default();
+    let reply = tokio::time::timeout(crate::register::AUTH_TIMEOUT, reader.next()).await;
+    match reply {
+        Ok(Ok(Some(m))) => {
+            if let Err(e) = state.accept(&m) {
+                return Ended::Retry(e.to_string());
+            }
+            match m {
+                Message::Welcome(w) => {
+                    *attempt = 0;
+                    inner.set_connected(key, serial, true);
+                    inner.emit(MasterEvent::AuthSuccess { register: key.to_string(), register_id: w.register_id });
+                }
+                Message::AuthFailed(f) => return Ended::AuthFailed(f.reason),
+                _ => return Ended::Retry("unexpected reply to hello".into()),
+            }
+        }
+        Ok(Ok(None)) => return Ended::Retry("the register closed the control stream".into()),
+        Ok(Err(e)) => {
+            return match conn.close_reason() {
+                Some(quinn::ConnectionError::ApplicationClosed(c)) if c.error_code == codes::AUTH_FAILED.into() => {
+                    Ended::AuthFailed(String::from_utf8_lossy(&c.reason).into_owned())
+                }
+                _ => Ended::Retry(e.to_string()),
+            }
+        }
+        Err(_) => return Ended::Retry("no answer to hello".into()),
+    }
+    let reason = serve(inner, key, &conn, &mut send, &mut reader, &mut state).await;
+    inner.emit(MasterEvent::Close { register: key.to_string(), reason });
+    Ended::Closed
+}
+
+async fn serve(
+    inner: &Arc<MasterInner>,
+    key: &str,
+    conn: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    reader: &mut MessageReader,
+    state: &mut MasterControl,
+) -> String {
+    let mut announce = inner.announce.subscribe();
+    let mut load = inner.load.subscribe();
+    loop {
+        tokio::select! {
+            msg = reader.next() => {
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return "control stream closed".into(),
+                    Err(e) => return conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string()),
+                };
+                if let Err(e) = state.accept(&msg) {
+                    conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
+                    return e.to_string();
+                }
+                if let Message::Command(cmd) = msg {
+                    inner.handle_command(key, cmd);
+                }
+            }
+            stream = conn.accept_bi() => match stream {
+                Ok((s, r)) => {
+                    tokio::spawn(exec::serve(inner.clone(), s, r));
+                }
+                Err(e) => return e.to_string(),
+            },
+            changed = announce.changed() => {
+                if changed.is_err() {
+                    return "master closed".into();
+                }
+                if let Err(e) = stream::write(send, &Message::Announce(inner.registry.all())).await {
+                    return e.to_string();
+                }
+            }
+            changed = load.changed() => {
+                if changed.is_err() {
+                    return "master closed".into();
+                }
+                let n = *load.borrow_and_update();
+                if let Err(e) = stream::write(send, &Message::Load(n)).await {
+                    return e.to_string();
+                }
+            }
+        }
+    }
+}

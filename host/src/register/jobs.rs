@@ -1,0 +1,276 @@
+//! Jobs from the register's side: one bidirectional stream per job, opened
+//! on the master's connection. The module travels only when the master asks
+//! for it; items stream back in order and the stream ends with exactly one
+//! `Done` (its count checked) or `Failed`. Anything else — FIN alone, a reset,
+//! a lost connection — ends the job with an error, never as done. Dropping
+//! the [`RemoteJob`] resets the stream, which cancels the job on the master.
+
+use crate::register::table::MasterConn;
+use crate::runtime::{hex, sha256};
+use crate::transport::stream::{self, codes, MessageReader, StreamError};
+use regcenter_protocol::errors::JobError;
+use regcenter_protocol::limits::JobLimits;
+use regcenter_protocol::message::{JobFailure, JobStart, Message};
+use regcenter_protocol::session::RegisterJob;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A job module, hashed once.
+#[derive(Clone, Debug)]
+pub struct JobModule {
+    bytes: Arc<[u8]>,
+    sha256: [u8; 32],
+}
+
+impl JobModule {
+    /// Wraps component bytes.
+    pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
+        let bytes = bytes.into();
+        let sha256 = sha256(&bytes);
+        Self { bytes, sha256 }
+    }
+
+    /// SHA-256 of the bytes.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+}
+
+/// Why a remote job did not end with done.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RemoteError {
+    /// The job failed on the master.
+    #[error(transparent)]
+    Job {
+        /// Its error.
+        error: JobError,
+    },
+    /// The master's connection was lost (or replaced) before the job ended.
+    #[error("master lost: {master} ({reason})")]
+    MasterLost {
+        /// The master.
+        master: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The master was at its job limit.
+    #[error("master busy: {master} runs {running} of {max} jobs")]
+    MasterBusy {
+        /// The master.
+        master: String,
+        /// Jobs running.
+        running: u32,
+        /// Its limit.
+        max: u32,
+    },
+    /// No connected master offers the service.
+    #[error("no master offers service '{service}'")]
+    NoMaster {
+        /// The service.
+        service: String,
+    },
+    /// No master with this id is connected.
+    #[error("Master not found: {id}")]
+    MasterNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The master broke the protocol or refused the stream.
+    #[error("protocol error with master {master}: {message}")]
+    Protocol {
+        /// The master.
+        master: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What a remote job produces, in order; the last event is `Done` or `Failed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteEvent {
+    /// One emitted item (JSON text).
+    Item(String),
+    /// A log line of the job.
+    Log {
+        /// Its level.
+        level: String,
+        /// The line.
+        message: String,
+    },
+    /// The job returned ok after `items` items (all delivered).
+    Done {
+        /// How many.
+        items: u64,
+    },
+    /// The job ended otherwise.
+    Failed(RemoteError),
+}
+
+/// A job running on a master. Dropping it cancels the job.
+pub struct RemoteJob {
+    /// The master it runs on (empty when none was found).
+    pub master: String,
+    events: mpsc::Receiver<RemoteEvent>,
+    input: Option<mpsc::Sender<String>>,
+}
+
+/// Items buffered per job between the stream and the requester.
+const EVENT_BUFFER: usize = 64;
+
+impl RemoteJob {
+    /// A job that failed before it started.
+    pub fn failed(master: &str, error: RemoteError) -> Self {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(RemoteEvent::Failed(error));
+        Self { master: master.to_string(), events: rx, input: None }
+    }
+
+    /// The next event; `None` after the last.
+    pub async fn next(&mut self) -> Option<RemoteEvent> {
+        self.events.recv().await
+    }
+
+    /// Sends an item to the job's `recv`.
+    pub async fn send(&self, item: impl Into<String>) -> Result<(), RemoteError> {
+        let gone = || RemoteError::Protocol { master: self.master.clone(), message: "the job's input is closed".into() };
+        match &self.input {
+            Some(tx) => tx.send(item.into()).await.map_err(|_| gone()),
+            None => Err(gone()),
+        }
+    }
+
+    /// Closes the job's input (its `recv` returns none).
+    pub fn close_input(&mut self) {
+        self.input = None;
+    }
+
+    /// Reads to the end: (items, outcome).
+    pub async fn collect(mut self) -> (Vec<String>, Result<u64, RemoteError>) {
+        self.close_input();
+        let mut items = Vec::new();
+        while let Some(ev) = self.next().await {
+            match ev {
+                RemoteEvent::Item(i) => items.push(i),
+                RemoteEvent::Log { .. } => {}
+                RemoteEvent::Done { items: n } => return (items, Ok(n)),
+                RemoteEvent::Failed(e) => return (items, Err(e)),
+            }
+        }
+        let master = self.master.clone();
+        (items, Err(RemoteError::MasterLost { master, reason: "the job's stream ended".into() }))
+    }
+}
+
+/// Starts `module` on `master`.
+pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize) -> RemoteJob {
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
+    let id = master.id.clone();
+    tokio::spawn(async move {
+        master.open.fetch_add(1, Ordering::Relaxed);
+        let outcome = pump(&master, &module, input, limits, max_frame, &tx, in_rx).await;
+        master.open.fetch_sub(1, Ordering::Relaxed);
+        if let Some(last) = outcome {
+            let _ = tx.send(last).await;
+        }
+    });
+    RemoteJob { master: id, events: rx, input: Some(in_tx) }
+}
+
+/// Runs the stream; returns the final event (`None` when the requester left).
+async fn pump(
+    master: &MasterConn,
+    module: &JobModule,
+    input: String,
+    limits: JobLimits,
+    max_frame: usize,
+    tx: &mpsc::Sender<RemoteEvent>,
+    mut in_rx: mpsc::Receiver<String>,
+) -> Option<RemoteEvent> {
+    let lost = |reason: String| RemoteEvent::Failed(RemoteError::MasterLost { master: master.id.clone(), reason });
+    let protocol = |message: String| RemoteEvent::Failed(RemoteError::Protocol { master: master.id.clone(), message });
+    let (mut send, recv) = match master.conn.open_bi().await {
+        Ok(s) => s,
+        Err(e) => return Some(lost(e.to_string())),
+    };
+    let start = Message::JobStart(JobStart { sha256: hex(&module.sha256), size: module.bytes.len() as u64, input, limits });
+    if let Err(e) = stream::write(&mut send, &start).await {
+        return Some(lost(e.to_string()));
+    }
+    let mut reader = MessageReader::new(recv, max_frame);
+    let mut state = RegisterJob::default();
+    let mut items = 0u64;
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            _ = tx.closed() => {
+                let _ = send.reset(codes::CANCELLED.into());
+                reader.stop(codes::CANCELLED);
+                return None;
+            }
+            msg = reader.next() => {
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => {
+                        return Some(match master.conn.close_reason() {
+                            Some(reason) => lost(reason.to_string()),
+                            None => protocol("the job stream ended without done".into()),
+                        });
+                    }
+                    Err(StreamError::Protocol(e)) => {
+                        let _ = send.reset(codes::PROTOCOL.into());
+                        return Some(protocol(e.to_string()));
+                    }
+                    Err(e) => return Some(lost(e.to_string())),
+                };
+                if let Err(e) = state.accept(&msg) {
+                    let _ = send.reset(codes::PROTOCOL.into());
+                    return Some(protocol(e.to_string()));
+                }
+                match msg {
+                    Message::NeedModule => {
+                        // A failed write shows up on the read side (reset or lost).
+                        let _ = stream::write(&mut send, &Message::Module(module.bytes.to_vec())).await;
+                    }
+                    Message::Item(item) => {
+                        items += 1;
+                        if tx.send(RemoteEvent::Item(item)).await.is_err() {
+                            let _ = send.reset(codes::CANCELLED.into());
+                            reader.stop(codes::CANCELLED);
+                            return None;
+                        }
+                    }
+                    Message::Log { level, message } => {
+                        let _ = tx.send(RemoteEvent::Log { level, message }).await;
+                    }
+                    Message::Done(n) if n == items => return Some(RemoteEvent::Done { items }),
+                    Message::Done(n) => return Some(protocol(format!("done reports {n} items, {items} arrived"))),
+                    Message::Failed(JobFailure::Job { error }) => return Some(RemoteEvent::Failed(RemoteError::Job { error })),
+                    Message::Failed(JobFailure::Busy { running, max }) => {
+                        return Some(RemoteEvent::Failed(RemoteError::MasterBusy { master: master.id.clone(), running, max }));
+                    }
+                    Message::Failed(JobFailure::Refused { reason }) => return Some(protocol(format!("refused: {reason}"))),
+                    other => return Some(protocol(format!("unexpected {}", other.name()))),
+                }
+            }
+            item = in_rx.recv(), if input_open => {
+                let msg = match item {
+                    Some(i) => Message::Input(i),
+                    None => {
+                        input_open = false;
+                        Message::InputEnd
+                    }
+                };
+                // The job may already have ended and stopped reading; its
+                // outcome still arrives on the read side.
+                if stream::write(&mut send, &msg).await.is_err() {
+                    input_open = false;
+                }
+            }
+        }
+    }
+}

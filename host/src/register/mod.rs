@@ -1,0 +1,288 @@
+//! The register (the seed's `Register`): a QUIC server masters connect to.
+//! It authenticates them, keeps the table of masters and their services,
+//! ships jobs to them (`run_on_master`, `run_on_all_masters`,
+//! `run_on_service`) and broadcasts commands.
+//!
+//! # Layout
+//! - [`table`]: the masters, their services and load.
+//! - [`session`]: one master's connection: auth, control loop.
+//! - [`jobs`]: job streams, [`RemoteJob`], [`RemoteError`].
+
+pub mod jobs;
+pub mod session;
+pub mod table;
+
+pub use jobs::{JobModule, RemoteError, RemoteEvent, RemoteJob};
+pub use table::MasterInfo;
+
+use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
+use crate::transport::tls::{self, TlsError, TransportSettings};
+use regcenter_protocol::frame::DEFAULT_MAX_FRAME;
+use regcenter_protocol::limits::JobLimits;
+use regcenter_protocol::message::Command;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use table::MasterTable;
+use tokio::sync::broadcast;
+
+/// The seed's auth timeout.
+pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest control frame (hello with a big service list, commands).
+pub const MAX_CONTROL_FRAME: usize = 4 << 20;
+
+/// How a register runs.
+#[derive(Clone, Debug)]
+pub struct RegisterConfig {
+    /// Where to listen (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The data directory (CA, certificate, tokens, reset key).
+    pub data_dir: PathBuf,
+    /// The register's name: its certificate in the data dir is `register-<name>`.
+    pub name: String,
+    /// A certificate and key to use instead of the data dir's.
+    pub cert: Option<CertPair>,
+    /// Extra DNS names / addresses for the generated certificate.
+    pub extra_names: Vec<String>,
+    /// Master tokens; `None`: the data dir's list (re-read at every hello,
+    /// so added or removed tokens apply without a restart).
+    pub master_tokens: Option<Vec<String>>,
+    /// An unauthenticated connection is closed after this long.
+    pub auth_timeout: Duration,
+    /// QUIC transport parameters.
+    pub transport: TransportSettings,
+    /// Largest job-stream frame (a module plus header).
+    pub max_job_frame: usize,
+    /// Largest control frame.
+    pub max_control_frame: usize,
+}
+
+impl RegisterConfig {
+    /// Defaults for `listen` and `data_dir`.
+    pub fn new(listen: SocketAddr, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen,
+            data_dir: data_dir.into(),
+            name: "main".into(),
+            cert: None,
+            extra_names: Vec::new(),
+            master_tokens: None,
+            auth_timeout: AUTH_TIMEOUT,
+            transport: TransportSettings::default(),
+            max_job_frame: DEFAULT_MAX_FRAME,
+            max_control_frame: MAX_CONTROL_FRAME,
+        }
+    }
+}
+
+/// What happens on a register.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RegisterEvent {
+    /// A master authenticated.
+    MasterAuthenticated {
+        /// Its node id.
+        id: String,
+        /// Its address.
+        address: String,
+    },
+    /// A connection failed authentication.
+    AuthFailed {
+        /// The peer's address.
+        address: String,
+        /// Why.
+        reason: String,
+    },
+    /// A master announced a new service list.
+    ServicesChanged {
+        /// Its node id.
+        id: String,
+    },
+    /// A master disconnected (its jobs end with "master lost").
+    MasterDisconnected {
+        /// Its node id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A master sent a command/event.
+    Cmd {
+        /// Its node id.
+        id: String,
+        /// The command.
+        command: Command,
+    },
+}
+
+/// Why a register could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// The data directory failed.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// TLS could not be configured.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error (e.g. address in use).
+        source: std::io::Error,
+    },
+}
+
+/// State shared by the register's tasks.
+pub struct Shared {
+    pub(crate) cfg: RegisterConfig,
+    pub(crate) data_dir: DataDir,
+    pub(crate) masters: MasterTable,
+    pub(crate) events: broadcast::Sender<RegisterEvent>,
+    pub(crate) register_id: String,
+}
+
+impl Shared {
+    pub(crate) fn master_tokens(&self) -> Vec<String> {
+        match &self.cfg.master_tokens {
+            Some(t) => t.clone(),
+            None => self.data_dir.tokens(TokenKind::Master).unwrap_or_default(),
+        }
+    }
+}
+
+/// A running register. Dropping it does not stop it; call [`Register::shutdown`].
+#[derive(Clone)]
+pub struct Register {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+}
+
+impl Register {
+    /// Binds and starts serving.
+    pub async fn start(cfg: RegisterConfig) -> Result<Self, RegisterError> {
+        let data_dir = DataDir::open(&cfg.data_dir)?;
+        let pair = match &cfg.cert {
+            Some(p) => p.clone(),
+            None => data_dir.register_cert(&cfg.name, &cfg.extra_names)?,
+        };
+        let server = tls::server_config(&pair, cfg.transport)?;
+        let reset_key = data_dir.reset_key()?;
+        let endpoint_cfg = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key)));
+        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(|source| RegisterError::Bind { addr: cfg.listen, source })?;
+        let runtime = quinn::default_runtime().ok_or_else(|| RegisterError::Bind {
+            addr: cfg.listen,
+            source: std::io::Error::other("no async runtime"),
+        })?;
+        let endpoint = quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime)
+            .map_err(|source| RegisterError::Bind { addr: cfg.listen, source })?;
+        if cfg.master_tokens.is_none() {
+            data_dir.tokens(TokenKind::Master)?;
+        }
+        let (events, _) = broadcast::channel(1024);
+        let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
+        let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id });
+        let accept_endpoint = endpoint.clone();
+        let accept_shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accept_endpoint.accept().await {
+                tokio::spawn(session::serve(accept_shared.clone(), incoming));
+            }
+        });
+        tracing::info!(addr = ?endpoint.local_addr().ok(), "register listening");
+        Ok(Self { shared, endpoint })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint.local_addr().unwrap_or(self.shared.cfg.listen)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.shared.data_dir
+    }
+
+    /// Events (authentications, service changes, disconnects, commands).
+    pub fn events(&self) -> broadcast::Receiver<RegisterEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Connected masters, by id.
+    pub fn connected_masters(&self) -> Vec<MasterInfo> {
+        self.shared.masters.all().iter().map(|m| m.info()).collect()
+    }
+
+    /// One master.
+    pub fn master(&self, id: &str) -> Option<MasterInfo> {
+        self.shared.masters.get(id).map(|m| m.info())
+    }
+
+    /// Service name -> ids of the masters offering it (the seed's `getServicesMaster`).
+    pub fn services_masters(&self) -> BTreeMap<String, Vec<String>> {
+        self.shared.masters.services()
+    }
+
+    /// Masters offering `service` (`name` or `name@version`).
+    pub fn masters_with_service(&self, service: &str) -> Vec<MasterInfo> {
+        self.shared.masters.all().iter().filter(|m| m.offers(service)).map(|m| m.info()).collect()
+    }
+
+    /// Masters offering `service` whose metadata has `key` = `value`.
+    pub fn masters_with_metadata(&self, service: &str, key: &str, value: &str) -> Vec<MasterInfo> {
+        self.masters_with_service(service)
+            .into_iter()
+            .filter(|m| m.services.iter().any(|s| s.name == service && s.metadata.get(key).is_some_and(|v| v == value)))
+            .collect()
+    }
+
+    /// Runs `module` on master `id` (the seed's `runOnMaster`).
+    pub fn run_on_master(&self, id: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
+        match self.shared.masters.get(id) {
+            Some(m) => jobs::start(m, module.clone(), input.into(), limits, self.shared.cfg.max_job_frame),
+            None => RemoteJob::failed(id, RemoteError::MasterNotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
+    pub fn run_on_all_masters(&self, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> Vec<RemoteJob> {
+        let input = input.into();
+        self.shared
+            .masters
+            .all()
+            .into_iter()
+            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.shared.cfg.max_job_frame))
+            .collect()
+    }
+
+    /// Runs `module` on the master offering `service` with the fewest jobs in flight.
+    pub fn run_on_service(&self, service: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
+        let best = self.shared.masters.all().into_iter().filter(|m| m.offers(service)).min_by_key(|m| m.load());
+        match best {
+            Some(m) => jobs::start(m, module.clone(), input.into(), limits, self.shared.cfg.max_job_frame),
+            None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
+        }
+    }
+
+    /// Sends a command to every master (the seed's `writeRawMessageToAllMasters`).
+    /// Returns how many masters it was queued for.
+    pub fn write_raw_message_to_all_masters(&self, command: Command) -> usize {
+        self.shared.masters.all().iter().filter(|m| m.commands.try_send(command.clone()).is_ok()).count()
+    }
+
+    /// Sends a command to one master; false if it is not connected or its queue is full.
+    pub fn send_command(&self, id: &str, command: Command) -> bool {
+        self.shared.masters.get(id).is_some_and(|m| m.commands.try_send(command).is_ok())
+    }
+
+    /// QUIC statistics of the connection to master `id` (bytes sent, …).
+    pub fn connection_stats(&self, id: &str) -> Option<quinn::ConnectionStats> {
+        self.shared.masters.get(id).map(|m| m.conn.stats())
+    }
+
+    /// Stops accepting and closes every connection.
+    pub fn shutdown(&self) {
+        self.endpoint.close(crate::transport::stream::codes::CLOSED.into(), b"register shutting down");
+    }
+}

@@ -1,0 +1,167 @@
+//! One master's connection on the register: authentication on the control
+//! stream (within the auth timeout; nothing else is read before it), then the
+//! control loop (announcements, load, events from the master; commands to
+//! it). Streams a master opens after authenticating are refused: only the
+//! register opens job streams.
+
+use crate::register::table::MasterConn;
+use crate::register::{RegisterEvent, Shared};
+use crate::transport::stream::{self, codes, MessageReader};
+use crate::transport::tls::token_matches;
+use regcenter_protocol::message::{AuthFailed, Hello, Message, Welcome, PROTOCOL_VERSION};
+use regcenter_protocol::session::RegisterControl;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Commands buffered per master before `write_raw_message_*` reports it full.
+const COMMAND_BUFFER: usize = 256;
+
+/// Serves one incoming connection until it closes.
+pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
+    let address = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%address, error = %e, "handshake failed");
+            return;
+        }
+    };
+    let authed = tokio::time::timeout(shared.cfg.auth_timeout, authenticate(&shared, &conn)).await;
+    let (hello, mut send, reader) = match authed {
+        Ok(Ok(a)) => a,
+        Ok(Err(reason)) => {
+            tracing::warn!(%address, %reason, "master authentication failed");
+            let _ = shared.events.send(RegisterEvent::AuthFailed { address: address.to_string(), reason: reason.clone() });
+            conn.close(codes::AUTH_FAILED.into(), reason.as_bytes());
+            return;
+        }
+        Err(_) => {
+            let reason = format!("no valid hello within {:?}", shared.cfg.auth_timeout);
+            tracing::warn!(%address, %reason, "master authentication timed out");
+            let _ = shared.events.send(RegisterEvent::AuthFailed { address: address.to_string(), reason: reason.clone() });
+            conn.close(codes::AUTH_FAILED.into(), reason.as_bytes());
+            return;
+        }
+    };
+    let welcome = Message::Welcome(Welcome { version: PROTOCOL_VERSION, register_id: shared.register_id.clone() });
+    if stream::write(&mut send, &welcome).await.is_err() {
+        return;
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
+    let master = Arc::new(MasterConn {
+        id: hello.node_id.clone(),
+        serial: SERIAL.fetch_add(1, Ordering::Relaxed),
+        conn: conn.clone(),
+        address,
+        connected_since: SystemTime::now(),
+        services: RwLock::new(hello.services),
+        reported: AtomicU32::new(0),
+        open: AtomicU32::new(0),
+        max_jobs: hello.max_jobs,
+        commands: cmd_tx,
+    });
+    if let Some(old) = shared.masters.insert(master.clone()) {
+        tracing::info!(master = %old.id, "a newer connection took over this node id");
+        old.conn.close(codes::REPLACED.into(), b"replaced by a newer connection with the same node id");
+    }
+    tracing::info!(master = %master.id, %address, "master authenticated");
+    let _ = shared.events.send(RegisterEvent::MasterAuthenticated { id: master.id.clone(), address: address.to_string() });
+
+    let reason = control_loop(&shared, &master, send, reader, cmd_rx).await;
+    if shared.masters.remove(&master.id, master.serial) {
+        tracing::info!(master = %master.id, %reason, "master disconnected");
+        let _ = shared.events.send(RegisterEvent::MasterDisconnected { id: master.id.clone(), reason });
+    }
+}
+
+/// Reads and checks the hello. Errors are the reason sent to the master.
+async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Hello, quinn::SendStream, MessageReader), String> {
+    let (mut send, recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
+    let mut reader = MessageReader::new(recv, shared.cfg.max_control_frame);
+    let mut state = RegisterControl::default();
+    let msg = match reader.next().await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err("the control stream ended before hello".into()),
+        Err(e) => return Err(refuse(&mut send, e.to_string()).await),
+    };
+    if let Err(e) = state.accept(&msg) {
+        return Err(refuse(&mut send, e.to_string()).await);
+    }
+    let Message::Hello(hello) = msg else { return Err(refuse(&mut send, "expected hello".into()).await) };
+    if !token_matches(&hello.token, &shared.master_tokens()) {
+        return Err(refuse(&mut send, "invalid token".into()).await);
+    }
+    if hello.node_id.is_empty() || hello.node_id.len() > 128 {
+        return Err(refuse(&mut send, "invalid node id (1-128 bytes)".into()).await);
+    }
+    Ok((hello, send, reader))
+}
+
+/// Tells the master why it is refused; returns the reason.
+async fn refuse(send: &mut quinn::SendStream, reason: String) -> String {
+    let _ = stream::write(send, &Message::AuthFailed(AuthFailed { reason: reason.clone() })).await;
+    let _ = send.finish();
+    // Give the frame a moment to leave before the connection closes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    reason
+}
+
+async fn control_loop(
+    shared: &Shared,
+    master: &Arc<MasterConn>,
+    mut send: quinn::SendStream,
+    mut reader: MessageReader,
+    mut commands: mpsc::Receiver<regcenter_protocol::message::Command>,
+) -> String {
+    let mut state = RegisterControl::default();
+    // The hello was checked by `authenticate`; feed the state machine one so
+    // that a second hello is refused.
+    let _ = state.accept(&Message::Hello(Hello { version: PROTOCOL_VERSION, token: String::new(), node_id: String::new(), max_jobs: 0, services: vec![] }));
+    loop {
+        tokio::select! {
+            msg = reader.next() => {
+                let msg = match msg {
+                    Ok(Some(m)) => m,
+                    Ok(None) => return "control stream closed".into(),
+                    Err(e) => return e.to_string(),
+                };
+                if let Err(e) = state.accept(&msg) {
+                    master.conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
+                    return e.to_string();
+                }
+                match msg {
+                    Message::Announce(services) => {
+                        if let Ok(mut s) = master.services.write() {
+                            *s = services;
+                        }
+                        let _ = shared.events.send(RegisterEvent::ServicesChanged { id: master.id.clone() });
+                    }
+                    Message::Load(n) => master.reported.store(n, Ordering::Relaxed),
+                    Message::Command(c) => {
+                        let _ = shared.events.send(RegisterEvent::Cmd { id: master.id.clone(), command: c });
+                    }
+                    _ => {}
+                }
+            }
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return "register shut down".into() };
+                if let Err(e) = stream::write(&mut send, &Message::Command(cmd)).await {
+                    return e.to_string();
+                }
+            }
+            stray = master.conn.accept_bi() => {
+                match stray {
+                    Ok((mut s, mut r)) => {
+                        let _ = s.reset(codes::PROTOCOL.into());
+                        let _ = r.stop(codes::PROTOCOL.into());
+                    }
+                    Err(e) => return e.to_string(),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! Registers and masters over real QUIC on 127.0.0.1, with the real plugin
+//! components: the seed's Register, Master and tunnel tests, and beyond.
+//! Waits use generous deadlines and assert outcomes, never durations.
+
+mod common;
+
+use common::plugin;
+use regcenter::master::{Master, MasterConfig, MasterEvent};
+use regcenter::protocol::message::Command;
+use regcenter::register::{JobModule, RegisterConfig, RegisterEvent, RemoteError, RemoteEvent};
+use regcenter::register::Register;
+use regcenter::{JobError, JobLimits, Limit, ServiceOptions, ServiceRegistry};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Far longer than anything should take on loopback.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn register(dir: &Path) -> Register {
+    Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir)).await.expect("register starts")
+}
+
+fn master_cfg(dir: &Path, name: &str) -> MasterConfig {
+    let mut cfg = MasterConfig::new(dir);
+    cfg.node_id = Some(name.into());
+    cfg.retry_delay = Duration::from_millis(100);
+    cfg
+}
+
+async fn master_with(dir: &Path, name: &str, services: &[&str]) -> Master {
+    let reg = common::registry_with(services).await;
+    Master::new(master_cfg(dir, name), reg).expect("master")
+}
+
+async fn wait_event<E: Clone>(rx: &mut broadcast::Receiver<E>, what: &str, mut pred: impl FnMut(&E) -> bool) -> E {
+    within(what, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if pred(&e) => return e,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    })
+    .await
+}
+
+async fn connected(reg: &Register, master: &Master, port: u16) {
+    let mut ev = reg.events();
+    master.connect("127.0.0.1", port);
+    if reg.master(master.node_id()).is_none() {
+        let id = master.node_id().to_string();
+        wait_event(&mut ev, "master authenticated", |e| matches!(e, RegisterEvent::MasterAuthenticated { id: i, .. } if *i == id)).await;
+    }
+}
+
+#[tokio::test]
+async fn register_reports_its_port_and_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    assert_ne!(reg.local_addr().port(), 0);
+    assert!(reg.connected_masters().is_empty());
+    assert!(reg.services_masters().is_empty());
+}
+
+#[tokio::test]
+async fn binding_a_taken_port_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = register(dir.path()).await;
+    let err = Register::start(RegisterConfig::new(a.local_addr(), dir.path())).await.err().expect("second bind fails");
+    assert!(err.to_string().contains(&format!("cannot listen on {}", a.local_addr())), "{err}");
+}
+
+#[tokio::test]
+async fn run_on_an_unknown_master_fails_with_master_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let (_, outcome) = reg.run_on_master("ghost", &JobModule::new(plugin("greet")), "{}", JobLimits::default()).collect().await;
+    let err = outcome.unwrap_err();
+    assert_eq!(err.to_string(), "Master not found: ghost");
+}
+
+#[tokio::test]
+async fn a_master_that_cannot_connect_retries_then_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = master_cfg(dir.path(), "m-retry");
+    cfg.retry_attempts = Some(3);
+    let master = Master::new(cfg, common::registry()).unwrap();
+    assert!(master.connected_centers().is_empty());
+    let mut ev = master.events();
+    // A port nothing listens on: bind one, note it, drop it.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    master.connect("127.0.0.1", port);
+    let mut attempts = 0;
+    let mut errors = 0;
+    loop {
+        match wait_event(&mut ev, "retry events", |_| true).await {
+            MasterEvent::Connecting { .. } => attempts += 1,
+            MasterEvent::Error { .. } => errors += 1,
+            MasterEvent::RetriesExhausted { attempts: n, .. } => {
+                assert_eq!(n, 3);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((attempts, errors), (3, 3));
+    assert!(master.connected_centers().is_empty());
+}
+
+#[tokio::test]
+async fn masters_join_a_second_register_when_told_and_leave_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = register(dir.path()).await;
+    let b = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-join", &["hello-world", "user-service"]).await;
+    connected(&a, &master, a.local_addr().port()).await;
+    let info = a.master("m-join").expect("in A's table");
+    let names: Vec<&str> = info.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["hello-world", "user-service"]);
+    assert_eq!(a.services_masters()["hello-world"], ["m-join"]);
+
+    let mut on_b = b.events();
+    let registers = json!({"registers": [{"host": "127.0.0.1", "port": b.local_addr().port()}]});
+    assert_eq!(a.write_raw_message_to_all_masters(Command { cmd: "register".into(), payload: registers.clone() }), 1);
+    wait_event(&mut on_b, "master joins B", |e| matches!(e, RegisterEvent::MasterAuthenticated { id, .. } if id == "m-join")).await;
+    assert_eq!(b.masters_with_service("user-service")[0].id, "m-join");
+    within("both centers listed", async {
+        while master.connected_centers().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    a.write_raw_message_to_all_masters(Command { cmd: "remove".into(), payload: registers });
+    wait_event(&mut on_b, "master leaves B", |e| matches!(e, RegisterEvent::MasterDisconnected { id, .. } if id == "m-join")).await;
+    assert!(b.connected_masters().is_empty());
+    assert!(a.master("m-join").is_some(), "still on A");
+}
+
+#[tokio::test]
+async fn a_job_streams_its_items_then_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-greet", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(plugin("greet"));
+    let (items, outcome) = within("greet", reg.run_on_master("m-greet", &job, r#"{"name":"John Doe"}"#, JobLimits::default()).collect()).await;
+    assert_eq!(outcome, Ok(2));
+    assert!(items[0].contains("Hello, world!"));
+    let hello2: Value = serde_json::from_str(&items[1]).unwrap();
+    assert_eq!(hello2["name"], "John Doe");
+
+    let (items, outcome) = within("by service", reg.run_on_service("hello-world", &job, "{}", JobLimits::default()).collect()).await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+    let (_, outcome) = reg.run_on_service("nope", &job, "{}", JobLimits::default()).collect().await;
+    assert_eq!(outcome, Err(RemoteError::NoMaster { service: "nope".into() }));
+    let all = reg.run_on_all_masters(&job, "{}", JobLimits::default());
+    assert_eq!(all.len(), 1);
+    for j in all {
+        assert_eq!(within("all", j.collect()).await.1, Ok(2));
+    }
+}
+
+#[tokio::test]
+async fn failing_and_trapping_jobs_end_with_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-fail", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let (_, outcome) = within("fail", reg.run_on_master("m-fail", &JobModule::new(plugin("fail")), r#""it broke""#, JobLimits::default()).collect()).await;
+    assert_eq!(outcome, Err(RemoteError::Job { error: JobError::Failed { message: "it broke".into() } }));
+    let (items, outcome) = within("trap", reg.run_on_master("m-fail", &JobModule::new(plugin("trap")), "{}", JobLimits::default()).collect()).await;
+    assert_eq!(items, [r#""before the trap""#]);
+    assert!(matches!(outcome, Err(RemoteError::Job { error: JobError::Trapped { .. } })), "{outcome:?}");
+    let limits = JobLimits { deadline: Duration::from_millis(500), ..JobLimits::default() };
+    let (_, outcome) = within("spin", reg.run_on_master("m-fail", &JobModule::new(plugin("spin-forever")), "{}", limits).collect()).await;
+    assert!(matches!(outcome, Err(RemoteError::Job { error: JobError::LimitExceeded { limit: Limit::Deadline, .. } })), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_cancels_the_job_on_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-cancel", &["test-fixture"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let mut job = reg.run_on_master("m-cancel", &JobModule::new(plugin("ticker")), "{}", JobLimits::default());
+    let mut got = 0;
+    while got < 2 {
+        match within("ticks", job.next()).await {
+            Some(RemoteEvent::Item(_)) => got += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    drop(job);
+    within("job stopped on the master", async {
+        while master.running_jobs() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let fixture = master.registry();
+    let c1 = fixture.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c2 = fixture.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    assert_eq!(c1, c2, "the counter stopped growing");
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_with_a_reason_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let mut cfg = master_cfg(dir.path(), "m-bad");
+    cfg.token = Some("not-the-token".into());
+    let master = Master::new(cfg, common::registry_with(&["test-fixture"]).await).unwrap();
+    let mut ev = master.events();
+    let mut on_reg = reg.events();
+    master.connect("127.0.0.1", reg.local_addr().port());
+    let failed = wait_event(&mut ev, "auth failure", |e| matches!(e, MasterEvent::AuthFailed { .. })).await;
+    assert!(matches!(&failed, MasterEvent::AuthFailed { reason, .. } if reason == "invalid token"), "{failed:?}");
+    wait_event(&mut on_reg, "register saw it", |e| matches!(e, RegisterEvent::AuthFailed { .. })).await;
+    assert!(reg.connected_masters().is_empty());
+    assert!(master.connected_centers().is_empty());
+    let (_, outcome) = reg.run_on_master("m-bad", &JobModule::new(plugin("ticker")), "{}", JobLimits::default()).collect().await;
+    assert!(matches!(outcome, Err(RemoteError::MasterNotFound { .. })));
+    let n = master.registry().execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    assert_eq!(n, json!(0), "no job ran");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_peer_cannot_send_commands_or_jobs() {
+    use regcenter::protocol::message::Message;
+    use regcenter::transport::tls::{client_config, TransportSettings, Trust};
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let mut on_reg = reg.events();
+    let trust = Trust::from_pem(&reg.data_dir().ca_cert_pem().unwrap()).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(client_config(&trust, TransportSettings::default()).unwrap());
+    let conn = ep.connect(reg.local_addr(), "localhost").unwrap().await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let cmd = Message::Command(Command { cmd: "register".into(), payload: json!({"registers": []}) });
+    send.write_all(&cmd.to_frame()).await.unwrap();
+    let reply = within("refusal", recv.read_to_end(1 << 16)).await.unwrap_or_default();
+    let mut dec = regcenter::protocol::message::Decoder::default();
+    dec.push(&reply);
+    match dec.next() {
+        Ok(Some(Message::AuthFailed(f))) => assert!(f.reason.contains("unexpected command before hello"), "{}", f.reason),
+        other => panic!("{other:?}"),
+    }
+    within("connection closed", conn.closed()).await;
+    let ev = wait_event(&mut on_reg, "auth failure event", |e| matches!(e, RegisterEvent::AuthFailed { .. })).await;
+    assert!(matches!(ev, RegisterEvent::AuthFailed { reason, .. } if reason.contains("before hello")));
+    assert!(reg.connected_masters().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_module_crosses_the_wire_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-once", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let bytes = plugin("greet");
+    let job = JobModule::new(bytes.clone());
+    let sent = || reg.connection_stats("m-once").unwrap().udp_tx.bytes;
+    let before = sent();
+    assert_eq!(within("first", reg.run_on_master("m-once", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2));
+    let first = sent() - before;
+    assert_eq!(within("second", reg.run_on_master("m-once", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2));
+    let second = sent() - before - first;
+    assert!(first > bytes.len() as u64, "the first run carried the module: {first} bytes");
+    assert!(second < (bytes.len() / 10) as u64, "the second run did not: {second} bytes");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_jobs_complete_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-many", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(plugin("emit-flood"));
+    let runs: Vec<_> = (0..100).map(|_| reg.run_on_master("m-many", &job, r#"{"count": 50, "size": 8}"#, JobLimits::default())).collect();
+    let results = within("100 jobs", futures_join(runs.into_iter().map(|j| j.collect()).collect())).await;
+    for (items, outcome) in results {
+        assert_eq!(outcome, Ok(50));
+        for (i, item) in items.iter().enumerate() {
+            let v: Value = serde_json::from_str(item).unwrap();
+            assert_eq!(v["seq"], i, "in order");
+        }
+    }
+}
+
+async fn futures_join<F: Future + Send + 'static>(futs: Vec<F>) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn duplex_items_travel_to_the_job_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-duplex", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = reg.run_on_master("m-duplex", &JobModule::new(plugin("duplex-echo")), "{}", JobLimits::default());
+    for i in 1..=3 {
+        job.send(json!({"i": i}).to_string()).await.unwrap();
+    }
+    let (items, outcome) = within("duplex", job.collect()).await;
+    assert_eq!(outcome, Ok(3));
+    let third: Value = serde_json::from_str(&items[2]).unwrap();
+    assert_eq!(third, json!({"echo": {"i": 3}, "n": 3}));
+}
+
+#[tokio::test]
+async fn a_restarted_register_gets_its_masters_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let addr = reg.local_addr();
+    let master = master_with(dir.path(), "m-back", &["hello-world"]).await;
+    connected(&reg, &master, addr.port()).await;
+    reg.shutdown();
+    drop(reg);
+    let mut ev = master.events();
+    wait_event(&mut ev, "close seen by the master", |e| matches!(e, MasterEvent::Close { .. })).await;
+    let reg = within("rebind", async {
+        loop {
+            match Register::start(RegisterConfig::new(addr, dir.path())).await {
+                Ok(r) => return r,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    let mut on_reg = reg.events();
+    if reg.master("m-back").is_none() {
+        wait_event(&mut on_reg, "master back", |e| matches!(e, RegisterEvent::MasterAuthenticated { id, .. } if id == "m-back")).await;
+    }
+    assert_eq!(reg.master("m-back").unwrap().services[0].name, "hello-world");
+    let (_, outcome) = within("job after restart", reg.run_on_master("m-back", &JobModule::new(plugin("greet")), "{}", JobLimits::default()).collect()).await;
+    assert_eq!(outcome, Ok(2));
+}
+
+#[tokio::test]
+async fn announcements_follow_service_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-announce", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    assert!(reg.master("m-announce").unwrap().services.is_empty());
+    let mut ev = reg.events();
+    let opts = ServiceOptions::with_metadata([("zone", "eu")]);
+    master.registry().register("user-service", plugin("user-service"), opts).await.unwrap();
+    master.announce();
+    wait_event(&mut ev, "services changed", |e| matches!(e, RegisterEvent::ServicesChanged { .. })).await;
+    assert_eq!(reg.masters_with_metadata("user-service", "zone", "eu").len(), 1);
+    assert!(reg.masters_with_metadata("user-service", "zone", "us").is_empty());
+    let _unused: Option<ServiceRegistry> = None;
+}
+
+#[tokio::test]
+async fn commands_from_a_register_reach_the_master_event_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-cmd", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let mut ev = master.events();
+    assert!(reg.send_command("m-cmd", Command { cmd: "reload".into(), payload: json!({"x": 1}) }));
+    let got = wait_event(&mut ev, "custom command", |e| matches!(e, MasterEvent::Cmd { .. })).await;
+    assert!(matches!(got, MasterEvent::Cmd { command, .. } if command.cmd == "reload" && command.payload == json!({"x": 1})));
+    assert!(!reg.send_command("nobody", Command { cmd: "x".into(), payload: Value::Null }));
+}
