@@ -92,6 +92,9 @@ async fn a_master_that_cannot_connect_retries_then_gives_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = master_cfg(dir.path(), "m-retry");
     cfg.retry_attempts = Some(3);
+    // A handshake to a silent port ends at the idle timeout; keep it short here.
+    cfg.transport.idle_timeout = Duration::from_millis(500);
+    cfg.transport.keepalive = Duration::from_millis(200);
     let master = Master::new(cfg, common::registry()).unwrap();
     assert!(master.connected_centers().is_empty());
     let mut ev = master.events();
@@ -382,4 +385,63 @@ async fn commands_from_a_register_reach_the_master_event_stream() {
     let got = wait_event(&mut ev, "custom command", |e| matches!(e, MasterEvent::Cmd { .. })).await;
     assert!(matches!(got, MasterEvent::Cmd { command, .. } if command.cmd == "reload" && command.payload == json!({"x": 1})));
     assert!(!reg.send_command("nobody", Command { cmd: "x".into(), payload: Value::Null }));
+}
+
+#[tokio::test]
+async fn the_newest_connection_of_a_node_id_wins_and_the_older_jobs_end_as_master_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let first = master_with(dir.path(), "m-twin", &["test-fixture"]).await;
+    connected(&reg, &first, reg.local_addr().port()).await;
+    let mut job = reg.run_on_master("m-twin", &JobModule::new(plugin("ticker")), "{}", JobLimits::default());
+    assert!(matches!(within("tick", job.next()).await, Some(RemoteEvent::Item(_))));
+    let mut ev = reg.events();
+    let mut cfg = master_cfg(dir.path(), "m-twin");
+    cfg.reconnect_on_close = false;
+    let second = Master::new(cfg, common::registry_with(&["hello-world"]).await).unwrap();
+    second.connect("127.0.0.1", reg.local_addr().port());
+    wait_event(&mut ev, "the twin authenticates", |e| matches!(e, RegisterEvent::MasterAuthenticated { id, .. } if id == "m-twin")).await;
+    let end = within("old job ends", async {
+        loop {
+            match job.next().await {
+                Some(RemoteEvent::Item(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(end, Some(RemoteEvent::Failed(RemoteError::MasterLost { .. }))), "{end:?}");
+    first.close();
+    let info = reg.master("m-twin").unwrap();
+    assert_eq!(info.services[0].name, "hello-world", "the table holds the newest connection");
+}
+
+#[tokio::test]
+async fn ipv6_registers_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("[::1]:0".parse().unwrap(), dir.path())).await.unwrap();
+    let master = master_with(dir.path(), "m-v6", &["hello-world"]).await;
+    let mut ev = reg.events();
+    let mut on_master = master.events();
+    master.connect("::1", reg.local_addr().port());
+    wait_event(&mut on_master, "v6 auth", |e| matches!(e, MasterEvent::AuthSuccess { .. })).await;
+    assert_eq!(master.connected_centers(), [format!("[::1]:{}", reg.local_addr().port())]);
+    assert!(master.remove_connection("::1", reg.local_addr().port()));
+    wait_event(&mut ev, "v6 master leaves", |e| matches!(e, RegisterEvent::MasterDisconnected { .. })).await;
+}
+
+#[tokio::test]
+async fn job_log_lines_travel_back_beside_the_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-log", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let mut job = reg.run_on_master("m-log", &JobModule::new(plugin("greet")), r#"{"name":"Ann"}"#, JobLimits::default());
+    job.close_input();
+    let mut events = Vec::new();
+    while let Some(e) = within("events", job.next()).await {
+        events.push(e);
+    }
+    assert!(events.iter().any(|e| matches!(e, RemoteEvent::Log { level, message } if level == "info" && message == "greeting Ann")), "{events:?}");
+    assert_eq!(events.last(), Some(&RemoteEvent::Done { items: 2 }));
 }

@@ -15,6 +15,7 @@
 //! - [`register`]: the register server: master table, jobs, commands.
 //! - [`master`]: the master node: links to registers, job execution.
 //! - [`local`]: the `local` and `inspect` commands (no network).
+//! - [`node`]: the `register` and `master` commands.
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
@@ -23,6 +24,7 @@ pub mod error;
 pub mod limits;
 pub mod local;
 pub mod master;
+pub mod node;
 pub mod plugins;
 pub mod register;
 pub mod registry;

@@ -3,6 +3,9 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use regcenter::limits::JobLimits;
+use regcenter::node::{MasterOptions, RegisterOptions, TrustOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,6 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a register: a QUIC server masters connect to and jobs are shipped from.
+    Register(RegisterArgs),
+    /// Run a master: host services and run the jobs registers send.
+    Master(MasterArgs),
     /// Run services and jobs in this process, without a network.
     #[command(subcommand)]
     Local(Local),
@@ -59,6 +66,82 @@ enum Local {
 }
 
 #[derive(Args)]
+struct RegisterArgs {
+    /// Address to listen on (UDP); port 0 picks a free port.
+    #[arg(long, env = "REGCENTER_LISTEN", default_value = "127.0.0.1:8010")]
+    listen: SocketAddr,
+    /// Master token(s) to accept (default: the data dir's, generated at first use).
+    #[arg(long = "token", env = "REGCENTER_TOKEN", value_delimiter = ',')]
+    tokens: Vec<String>,
+    /// Certificate PEM to serve instead of the data dir's (needs --key).
+    #[arg(long, env = "REGCENTER_CERT", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key PEM of --cert.
+    #[arg(long, env = "REGCENTER_KEY", requires = "cert")]
+    key: Option<PathBuf>,
+    /// The register's name (names its certificate in the data dir).
+    #[arg(long, env = "REGCENTER_NAME", default_value = "main")]
+    name: String,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+#[derive(Args)]
+struct MasterArgs {
+    /// A register to connect to, HOST:PORT (repeatable).
+    #[arg(long, env = "REGCENTER_CONNECT", value_delimiter = ',', required = true)]
+    connect: Vec<String>,
+    #[command(flatten)]
+    services: Services,
+    /// Service metadata, NAME:KEY=VALUE (repeatable).
+    #[arg(long, value_name = "NAME:KEY=VALUE")]
+    meta: Vec<String>,
+    /// The master's node id (default: a random id kept in the data dir).
+    #[arg(long, env = "REGCENTER_NODE_NAME")]
+    name: Option<String>,
+    /// Connection attempts before giving up (default: unlimited).
+    #[arg(long, env = "REGCENTER_RETRY_ATTEMPTS")]
+    retry_attempts: Option<u32>,
+    /// Seconds between attempts.
+    #[arg(long, env = "REGCENTER_RETRY_DELAY", default_value_t = 2.0)]
+    retry_delay: f64,
+    /// Do not reconnect when a connection closes.
+    #[arg(long, env = "REGCENTER_NO_RECONNECT")]
+    no_reconnect: bool,
+    /// Jobs run at once; more are refused as busy.
+    #[arg(long, env = "REGCENTER_MAX_JOBS", default_value_t = 256)]
+    max_jobs: u32,
+    /// Master token (default: the data dir's).
+    #[arg(long, env = "REGCENTER_TOKEN")]
+    token: Option<String>,
+    /// Trust registers signed by this CA / with this certificate (PEM).
+    #[arg(long, env = "REGCENTER_TRUST")]
+    trust: Option<PathBuf>,
+    /// Trust the register whose certificate has this SHA-256 fingerprint.
+    #[arg(long, env = "REGCENTER_FINGERPRINT")]
+    fingerprint: Option<String>,
+    /// Do not verify registers at all (development only; warned on every connect).
+    #[arg(long, env = "REGCENTER_INSECURE")]
+    insecure: bool,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+#[derive(Args)]
+struct DataDirArg {
+    /// Data directory: local CA, certificates, tokens, node id
+    /// (default: $REGCENTER_HOME or the user's data directory).
+    #[arg(long, env = "REGCENTER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    fn path(self) -> PathBuf {
+        self.data_dir.unwrap_or_else(regcenter::transport::datadir::DataDir::default_path)
+    }
+}
+
+#[derive(Args)]
 struct Services {
     /// A service to host: NAME=FILE, or NAME of a built plugin. Repeatable.
     #[arg(long = "service", value_name = "NAME=FILE")]
@@ -90,6 +173,30 @@ async fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> Result<()> {
     match command {
+        Command::Register(a) => {
+            let cert = a.cert.zip(a.key);
+            let opts = RegisterOptions { listen: a.listen, data_dir: a.data.path(), tokens: a.tokens, cert, name: a.name };
+            regcenter::node::serve_register(opts).await?;
+        }
+        Command::Master(a) => {
+            if !(a.retry_delay.is_finite() && a.retry_delay >= 0.0) {
+                anyhow::bail!("--retry-delay must be a non-negative number of seconds");
+            }
+            let opts = MasterOptions {
+                connect: a.connect,
+                services: a.services.specs,
+                meta: a.meta,
+                name: a.name,
+                retry_attempts: a.retry_attempts,
+                retry_delay: Duration::from_secs_f64(a.retry_delay),
+                no_reconnect: a.no_reconnect,
+                max_jobs: a.max_jobs,
+                data_dir: a.data.path(),
+                token: a.token,
+                trust: TrustOptions { trust: a.trust, fingerprint: a.fingerprint, insecure: a.insecure },
+            };
+            regcenter::node::serve_master(opts).await?;
+        }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
         Command::Local(Local::Call { services, service, method, args }) => {
             let out = regcenter::local::call(&services.specs, &service, &method, args.as_deref()).await?;

@@ -13,6 +13,7 @@ impl Guest for Greet {
             serde_json::from_str(&input).map_err(|e| format!("input is not JSON: {e}"))?;
         let name = input.get("name").and_then(|v| v.as_str()).unwrap_or("John Doe");
         let service = input.get("service").and_then(|v| v.as_str()).unwrap_or("hello-world");
+        job_sdk::log(job_sdk::Level::Info, &format!("greeting {name}"));
         emit(&call_or_describe(service, "sayHello", "{}")?)?;
         let args = serde_json::json!({ "name": name }).to_string();
         emit(&call_or_describe(service, "sayHello2", &args)?)?;

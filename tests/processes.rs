@@ -1,0 +1,108 @@
+//! Real processes: the `regcenter master` binary connected to a register,
+//! killed with SIGKILL mid-job; the register's stream must end with
+//! "master lost" (never hang, never report done) and other masters keep
+//! working.
+
+mod common;
+
+use common::plugin;
+use regcenter::master::{Master, MasterConfig};
+use regcenter::register::{JobModule, Register, RegisterConfig, RegisterEvent, RemoteError, RemoteEvent};
+use regcenter::JobLimits;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn killing_a_master_mid_job_ends_its_streams_with_master_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())).await.unwrap();
+    let mut events = reg.events();
+    let child = Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(["master", "--connect", &reg.local_addr().to_string(), "--service", "test-fixture", "--name", "m-proc"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn regcenter master");
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+
+    tokio::time::timeout(PATIENCE, async {
+        while reg.master("m-proc").is_none() {
+            let _ = events.recv().await;
+        }
+    })
+    .await
+    .expect("the master process authenticates");
+
+    // A second, in-process master that must not be affected.
+    let other_registry = common::registry_with(&["hello-world"]).await;
+    let mut cfg = MasterConfig::new(dir.path());
+    cfg.node_id = Some("m-other".into());
+    let other = Master::new(cfg, other_registry).unwrap();
+    other.connect("127.0.0.1", reg.local_addr().port());
+
+    let mut job = reg.run_on_master("m-proc", &JobModule::new(plugin("ticker")), "{}", JobLimits::default());
+    let mut items = 0;
+    while items < 2 {
+        match tokio::time::timeout(PATIENCE, job.next()).await.expect("ticks") {
+            Some(RemoteEvent::Item(_)) => items += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    child.0.kill().expect("SIGKILL the master");
+    let _ = child.0.wait();
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match job.next().await {
+                Some(RemoteEvent::Item(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends instead of hanging");
+    match end {
+        Some(RemoteEvent::Failed(RemoteError::MasterLost { master, .. })) => assert_eq!(master, "m-proc"),
+        other => panic!("expected master lost, got {other:?}"),
+    }
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(RegisterEvent::MasterDisconnected { id, .. }) = events.recv().await {
+                if id == "m-proc" {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the register drops the master");
+    assert!(reg.master("m-proc").is_none());
+
+    tokio::time::timeout(PATIENCE, async {
+        while reg.master("m-other").is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the other master is connected");
+    let (_, outcome) = reg.run_on_master("m-other", &JobModule::new(plugin("greet")), "{}", JobLimits::default()).collect().await;
+    assert_eq!(outcome, Ok(2), "other masters are unaffected");
+    let printed = lines.join().unwrap();
+    assert!(printed.iter().any(|l| l.starts_with("connected to 127.0.0.1:")), "{printed:?}");
+}
