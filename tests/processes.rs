@@ -106,3 +106,20 @@ async fn killing_a_master_mid_job_ends_its_streams_with_master_lost() {
     let printed = lines.join().unwrap();
     assert!(printed.iter().any(|l| l.starts_with("connected to 127.0.0.1:")), "{printed:?}");
 }
+
+#[test]
+fn the_demo_joins_and_leaves_register_b_and_exits_zero() {
+    let out = Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(["demo", "--duration", "22"])
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .output()
+        .expect("run the demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("told 1 master(s) to join"), "{text}");
+    assert!(text.contains("[B] master demo-master authenticated"), "{text}");
+    assert!(text.contains("told 1 master(s) to leave"), "{text}");
+    assert!(text.contains("[B] master demo-master disconnected"), "{text}");
+    assert!(text.contains("[B] demo-master: done (2 items)"), "{text}");
+    assert!(text.contains("summary: A ran"), "{text}");
+}

@@ -16,10 +16,12 @@
 //! - [`master`]: the master node: links to registers, job execution.
 //! - [`local`]: the `local` and `inspect` commands (no network).
 //! - [`node`]: the `register` and `master` commands.
+//! - [`demo`]: the seed's demo timeline (examples and `regcenter demo`).
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
 
+pub mod demo;
 pub mod error;
 pub mod limits;
 pub mod local;

@@ -26,6 +26,15 @@ enum Command {
     Register(RegisterArgs),
     /// Run a master: host services and run the jobs registers send.
     Master(MasterArgs),
+    /// The seed's whole demo in one process: two registers, one master, the 10 s / 20 s timeline.
+    Demo {
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 25)]
+        duration: u64,
+        /// Ports of registers A and B (0 = any free port).
+        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0, 0])]
+        ports: Vec<u16>,
+    },
     /// Run services and jobs in this process, without a network.
     #[command(subcommand)]
     Local(Local),
@@ -196,6 +205,12 @@ async fn dispatch(command: Command) -> Result<()> {
                 trust: TrustOptions { trust: a.trust, fingerprint: a.fingerprint, insecure: a.insecure },
             };
             regcenter::node::serve_master(opts).await?;
+        }
+        Command::Demo { duration, ports } => {
+            let summary = regcenter::demo::run(Duration::from_secs(duration), (ports[0], ports[1])).await?;
+            if summary.a.failed + summary.b.failed > 0 || summary.a.done == 0 {
+                anyhow::bail!("the demo saw failed jobs or none that finished");
+            }
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
         Command::Local(Local::Call { services, service, method, args }) => {

@@ -49,7 +49,7 @@ pub async fn run(inner: Arc<MasterInner>, target: Target, mut stop: watch::Recei
             e = connect_and_serve(&inner, &key, serial, &host, port, &mut attempt) => e,
             _ = stop.changed() => Ended::Stopped,
         };
-        inner.set_connected(&key, serial, false);
+        inner.set_connected(&key, serial, None);
         match ended {
             Ended::Stopped => break,
             Ended::AuthFailed(reason) => {
@@ -123,7 +123,7 @@ async fn connect_and_serve(inner: &Arc<MasterInner>, key: &str, serial: u64, hos
             match m {
                 Message::Welcome(w) => {
                     *attempt = 0;
-                    inner.set_connected(key, serial, true);
+                    inner.set_connected(key, serial, Some(conn.clone()));
                     inner.emit(MasterEvent::AuthSuccess { register: key.to_string(), register_id: w.register_id });
                 }
                 Message::AuthFailed(f) => return Ended::AuthFailed(f.reason),

@@ -140,8 +140,19 @@ pub enum MasterError {
 
 struct Link {
     stop: watch::Sender<bool>,
-    connected: bool,
+    /// The authenticated connection, if any.
+    conn: Option<quinn::Connection>,
     serial: u64,
+}
+
+impl Link {
+    /// Closes the connection with a reason the register sees, then stops the task.
+    fn shut(self, reason: &[u8]) {
+        if let Some(c) = &self.conn {
+            c.close(crate::transport::stream::codes::CLOSED.into(), reason);
+        }
+        let _ = self.stop.send(true);
+    }
 }
 
 static LINK_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -169,10 +180,10 @@ impl MasterInner {
         let _ = self.events.send(ev);
     }
 
-    pub(crate) fn set_connected(&self, key: &str, serial: u64, up: bool) {
+    pub(crate) fn set_connected(&self, key: &str, serial: u64, conn: Option<quinn::Connection>) {
         if let Ok(mut links) = self.links.lock() {
             if let Some(l) = links.get_mut(key).filter(|l| l.serial == serial) {
-                l.connected = up;
+                l.conn = conn;
             }
         }
     }
@@ -245,7 +256,7 @@ fn connect(inner: &Arc<MasterInner>, host: &str, port: u16) {
     }
     let (stop, stop_rx) = watch::channel(false);
     let serial = LINK_SERIAL.fetch_add(1, Ordering::Relaxed);
-    links.insert(key.clone(), Link { stop, connected: false, serial });
+    links.insert(key.clone(), Link { stop, conn: None, serial });
     let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
     tokio::spawn(link::run(inner.clone(), link::Target { key, host, port, serial }, stop_rx));
 }
@@ -254,7 +265,7 @@ fn remove(inner: &MasterInner, host: &str, port: u16) -> bool {
     let key = link_key(host, port);
     match inner.links.lock().ok().and_then(|mut l| l.remove(&key)) {
         Some(link) => {
-            let _ = link.stop.send(true);
+            link.shut(b"connection removed by the master");
             true
         }
         None => false,
@@ -339,7 +350,7 @@ impl Master {
             .inner
             .links
             .lock()
-            .map(|l| l.iter().filter(|(_, l)| l.connected).map(|(k, _)| k.clone()).collect())
+            .map(|l| l.iter().filter(|(_, l)| l.conn.is_some()).map(|(k, _)| k.clone()).collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -360,7 +371,7 @@ impl Master {
         self.inner.closed.store(true, Ordering::Release);
         let links: Vec<Link> = self.inner.links.lock().map(|mut l| l.drain().map(|(_, v)| v).collect()).unwrap_or_default();
         for l in links {
-            let _ = l.stop.send(true);
+            l.shut(b"master closing");
         }
     }
 
