@@ -9,7 +9,7 @@ use regcenter::master::{Master, MasterConfig, MasterEvent};
 use regcenter::protocol::message::Command;
 use regcenter::register::{JobModule, RegisterConfig, RegisterEvent, RemoteError, RemoteEvent};
 use regcenter::register::Register;
-use regcenter::{JobError, JobLimits, Limit, ServiceOptions, ServiceRegistry};
+use regcenter::{JobError, JobLimits, Limit, ServiceOptions};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::path::Path;
@@ -366,12 +366,14 @@ async fn announcements_follow_service_changes() {
     assert!(reg.master("m-announce").unwrap().services.is_empty());
     let mut ev = reg.events();
     let opts = ServiceOptions::with_metadata([("zone", "eu")]);
+    // No explicit announce: changes to the registry are pushed by themselves.
     master.registry().register("user-service", plugin("user-service"), opts).await.unwrap();
-    master.announce();
     wait_event(&mut ev, "services changed", |e| matches!(e, RegisterEvent::ServicesChanged { .. })).await;
     assert_eq!(reg.masters_with_metadata("user-service", "zone", "eu").len(), 1);
     assert!(reg.masters_with_metadata("user-service", "zone", "us").is_empty());
-    let _unused: Option<ServiceRegistry> = None;
+    master.registry().remove("user-service");
+    wait_event(&mut ev, "services changed again", |e| matches!(e, RegisterEvent::ServicesChanged { .. })).await;
+    assert!(reg.master("m-announce").unwrap().services.is_empty());
 }
 
 #[tokio::test]

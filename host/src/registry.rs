@@ -47,6 +47,15 @@ struct Inner {
     services: RwLock<Vec<Arc<LoadedService>>>,
     generation: AtomicU64,
     next_id: AtomicU64,
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Inner {
+    /// Records a change of the service set (relinks jobs, re-announces).
+    fn changed(&self) {
+        let g = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changes.send_replace(g);
+    }
 }
 
 /// A set of services hosted in this process. Cheap to clone.
@@ -123,6 +132,7 @@ impl ServiceRegistry {
                 services: RwLock::new(Vec::new()),
                 generation: AtomicU64::new(1),
                 next_id: AtomicU64::new(1),
+                changes: tokio::sync::watch::channel(1).0,
             }),
         }
     }
@@ -130,6 +140,11 @@ impl ServiceRegistry {
     /// The runtime services and jobs run on.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// Notified on every change of the services (register, remove, metadata).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// This registry as the runtime sees it.
@@ -169,7 +184,7 @@ impl ServiceRegistry {
                 None => services.push(svc),
             }
         }
-        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.changed();
         tracing::info!(service = name, version = %info.version, interfaces = ?info.interfaces, "service registered");
         Ok(info)
     }
@@ -207,7 +222,7 @@ impl ServiceRegistry {
             Err(_) => false,
         };
         if removed {
-            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+            self.inner.changed();
         }
         removed
     }
@@ -228,7 +243,7 @@ impl ServiceRegistry {
             }
         }
         if hit {
-            self.inner.generation.fetch_add(1, Ordering::AcqRel);
+            self.inner.changed();
             Ok(())
         } else {
             Err(RegistryError::NotFound(name.to_string()))

@@ -155,6 +155,8 @@ async fn serve(
     state: &mut MasterControl,
 ) -> String {
     let mut announce = inner.announce.subscribe();
+    let mut services = inner.registry.changes();
+    services.mark_unchanged();
     let mut load = inner.load.subscribe();
     loop {
         tokio::select! {
@@ -178,7 +180,12 @@ async fn serve(
                 }
                 Err(e) => return e.to_string(),
             },
-            changed = announce.changed() => {
+            changed = async {
+                tokio::select! {
+                    c = announce.changed() => c,
+                    c = services.changed() => c,
+                }
+            } => {
                 if changed.is_err() {
                     return "master closed".into();
                 }

@@ -356,7 +356,8 @@ impl Master {
         v
     }
 
-    /// Tells every register the current service list (call after changing the registry).
+    /// Tells every register the current service list again (changes to the
+    /// registry are announced on their own).
     pub fn announce(&self) {
         self.inner.announce.send_modify(|n| *n += 1);
     }
