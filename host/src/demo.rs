@@ -19,24 +19,6 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::time::{interval_at, Instant};
 
-/// Components the demo needs, embedded in the binary at build time.
-pub mod embedded {
-    macro_rules! plugin {
-        ($file:literal) => {
-            include_bytes!(concat!(env!("REGCENTER_PLUGIN_DIR"), "/", $file))
-        };
-    }
-    /// The seed's services, by registered name.
-    pub const SERVICES: [(&str, &[u8]); 4] = [
-        ("hello-world", plugin!("hello_world.wasm")),
-        ("user-service", plugin!("user_service.wasm")),
-        ("async-service", plugin!("async_service.wasm")),
-        ("product-service", plugin!("product_service.wasm")),
-    ];
-    /// The demo's job.
-    pub const GREET: &[u8] = plugin!("greet.wasm");
-}
-
 /// Counts what happened, for the summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
@@ -52,7 +34,7 @@ pub struct Tally {
 pub async fn seed_services() -> Result<ServiceRegistry, RegistryError> {
     let runtime = Runtime::new(RuntimeConfig::default()).map_err(|error| RegistryError::Load { service: "runtime".into(), error })?;
     let registry = ServiceRegistry::new(runtime);
-    for (name, bytes) in embedded::SERVICES {
+    for (name, bytes) in crate::embedded::SERVICES {
         registry.register(name, bytes.to_vec(), ServiceOptions::with_metadata([("demo", "seed")])).await?;
     }
     Ok(registry)
@@ -88,7 +70,7 @@ pub async fn master_log(master: &Master, run_for: Duration, print: impl Fn(Strin
 /// them to join B at 10 s and leave at 20 s. Without, it is B: it greets all
 /// its masters, half a period later (so its rounds never race the 20 s leave).
 pub async fn register_timeline(label: &str, reg: &Register, b_port: Option<u16>, run_for: Duration, print: impl Fn(String)) -> Tally {
-    let greet = JobModule::new(embedded::GREET.to_vec());
+    let greet = JobModule::new(crate::embedded::GREET.to_vec());
     let start = Instant::now();
     let first = if b_port.is_some() { Duration::from_secs(5) } else { Duration::from_millis(7500) };
     let mut tick = interval_at(start + first, Duration::from_secs(5));

@@ -14,19 +14,25 @@
 //! - [`transport`]: QUIC, TLS and trust; the data directory; framed streams.
 //! - [`register`]: the register server: master table, jobs, commands.
 //! - [`master`]: the master node: links to registers, job execution.
+//! - [`client`]: the operator API over QUIC (used by the CLI).
+//! - [`embedded`]: components built into the binary.
 //! - [`local`]: the `local` and `inspect` commands (no network).
 //! - [`node`]: the `register` and `master` commands.
+//! - [`ops`]: the operator commands (`masters`, `services`, `run`, `call`, `tell`, `token`).
 //! - [`demo`]: the seed's demo timeline (examples and `regcenter demo`).
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
 
+pub mod client;
 pub mod demo;
+pub mod embedded;
 pub mod error;
 pub mod limits;
 pub mod local;
 pub mod master;
 pub mod node;
+pub mod ops;
 pub mod plugins;
 pub mod register;
 pub mod registry;

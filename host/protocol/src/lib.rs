@@ -10,11 +10,12 @@
 //! - [`frame`]: length-prefixed frames (`check`, then `parse`), with a cap.
 //! - [`message`]: one type per message, encoding, the stream decoder.
 //! - [`session`]: which message may come when, per stream and side.
-//! - [`limits`], [`errors`], [`service`]: the data types messages carry.
+//! - [`limits`], [`errors`], [`service`], [`remote`]: the data types messages carry.
 
 pub mod errors;
 pub mod frame;
 pub mod limits;
 pub mod message;
+pub mod remote;
 pub mod service;
 pub mod session;

@@ -40,6 +40,64 @@ pub struct Hello {
     pub services: Vec<ServiceInfo>,
 }
 
+/// An operator's first message on its control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorHello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// An operator token (master tokens are refused).
+    pub token: String,
+}
+
+/// Where an operator's job runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "on", rename_all = "kebab-case")]
+pub enum RunTarget {
+    /// One master.
+    Master {
+        /// Its node id.
+        id: String,
+    },
+    /// Every connected master.
+    All,
+    /// The least-loaded master offering a service.
+    Service {
+        /// The service (`name` or `name@version`).
+        name: String,
+    },
+}
+
+/// An operator's request, first on each stream it opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// The connected masters (reply: a list of master infos).
+    Masters,
+    /// Service -> masters (reply: an object).
+    Services,
+    /// Send a command to one master or all (reply: `{"sent": n}`).
+    Tell {
+        /// One master, or all when absent.
+        master: Option<String>,
+        /// The command.
+        command: Command,
+    },
+    /// Run a job (the register may ask for the module with `need-module`;
+    /// reply: `{"masters": [...]}`, then `routed` events until the stream ends).
+    Run {
+        /// Where.
+        target: RunTarget,
+        /// SHA-256 of the module, hex.
+        sha256: String,
+        /// Its size.
+        size: u64,
+        /// The input (JSON text).
+        input: String,
+        /// Requested limits.
+        limits: JobLimits,
+    },
+}
+
 /// The register's answer to a good hello.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
@@ -114,6 +172,19 @@ pub enum Message {
     Welcome(Welcome),
     /// Register -> master: not authenticated; the connection closes next.
     AuthFailed(AuthFailed),
+    /// Operator -> register, first on the control stream.
+    OperatorHello(OperatorHello),
+    /// Operator -> register, first on a request stream.
+    Request(Request),
+    /// Register -> operator: the answer to a request.
+    Reply(serde_json::Value),
+    /// Register -> operator: one event of a job on one master.
+    Routed {
+        /// The master.
+        master: String,
+        /// The event.
+        event: crate::remote::RemoteEvent,
+    },
     /// Master -> register: the full service list (on connect and on change).
     Announce(Vec<ServiceInfo>),
     /// Master -> register: jobs running now.
@@ -152,6 +223,10 @@ mod kind {
     pub const ANNOUNCE: u8 = 0x04;
     pub const LOAD: u8 = 0x05;
     pub const COMMAND: u8 = 0x06;
+    pub const OPERATOR_HELLO: u8 = 0x07;
+    pub const REQUEST: u8 = 0x20;
+    pub const REPLY: u8 = 0x21;
+    pub const ROUTED: u8 = 0x22;
     pub const JOB_START: u8 = 0x10;
     pub const NEED_MODULE: u8 = 0x11;
     pub const MODULE: u8 = 0x12;
@@ -223,6 +298,12 @@ fn empty(kind: &'static str, body: &[u8]) -> Result<(), ProtocolError> {
 }
 
 #[derive(Serialize, Deserialize)]
+struct RoutedBody {
+    master: String,
+    event: crate::remote::RemoteEvent,
+}
+
+#[derive(Serialize, Deserialize)]
 struct LogBody {
     level: String,
     message: String,
@@ -235,6 +316,10 @@ impl Message {
             Message::Hello(_) => "hello",
             Message::Welcome(_) => "welcome",
             Message::AuthFailed(_) => "auth-failed",
+            Message::OperatorHello(_) => "operator-hello",
+            Message::Request(_) => "request",
+            Message::Reply(_) => "reply",
+            Message::Routed { .. } => "routed",
             Message::Announce(_) => "announce",
             Message::Load(_) => "load",
             Message::Command(_) => "command",
@@ -256,6 +341,10 @@ impl Message {
             Message::Hello(h) => json(out, kind::HELLO, h),
             Message::Welcome(w) => json(out, kind::WELCOME, w),
             Message::AuthFailed(a) => json(out, kind::AUTH_FAILED, a),
+            Message::OperatorHello(h) => json(out, kind::OPERATOR_HELLO, h),
+            Message::Request(r) => json(out, kind::REQUEST, r),
+            Message::Reply(v) => json(out, kind::REPLY, v),
+            Message::Routed { master, event } => json(out, kind::ROUTED, &RoutedBody { master: master.clone(), event: event.clone() }),
             Message::Announce(s) => json(out, kind::ANNOUNCE, s),
             Message::Load(n) => frame::write(out, kind::LOAD, &n.to_be_bytes()),
             Message::Command(c) => json(out, kind::COMMAND, c),
@@ -296,6 +385,19 @@ impl Message {
                 Message::Welcome(w)
             }
             kind::AUTH_FAILED => Message::AuthFailed(from_json("auth-failed", body)?),
+            kind::OPERATOR_HELLO => {
+                let h: OperatorHello = from_json("operator-hello", body)?;
+                if h.version != PROTOCOL_VERSION {
+                    return Err(ProtocolError::Version { peer: h.version, ours: PROTOCOL_VERSION });
+                }
+                Message::OperatorHello(h)
+            }
+            kind::REQUEST => Message::Request(from_json("request", body)?),
+            kind::REPLY => Message::Reply(from_json("reply", body)?),
+            kind::ROUTED => {
+                let r: RoutedBody = from_json("routed", body)?;
+                Message::Routed { master: r.master, event: r.event }
+            }
             kind::ANNOUNCE => Message::Announce(from_json("announce", body)?),
             kind::LOAD => Message::Load(u32::from_be_bytes(fixed("load", body)?)),
             kind::COMMAND => Message::Command(from_json("command", body)?),
@@ -414,6 +516,22 @@ mod tests {
             Message::Failed(JobFailure::Job { error: JobError::LimitExceeded { limit: Limit::Memory, detail: "64 MiB".into() } }),
             Message::Failed(JobFailure::Busy { running: 4, max: 4 }),
             Message::Failed(JobFailure::Refused { reason: "hash mismatch".into() }),
+            Message::OperatorHello(OperatorHello { version: PROTOCOL_VERSION, token: "op".into() }),
+            Message::Request(Request::Masters),
+            Message::Request(Request::Tell { master: None, command: Command { cmd: "x".into(), payload: serde_json::json!(1) } }),
+            Message::Request(Request::Run {
+                target: RunTarget::Service { name: "hello-world".into() },
+                sha256: "00".repeat(32),
+                size: 9,
+                input: "{}".into(),
+                limits: JobLimits::default(),
+            }),
+            Message::Reply(serde_json::json!({"masters": ["m1"]})),
+            Message::Routed { master: "m1".into(), event: crate::remote::RemoteEvent::Item("[1]".into()) },
+            Message::Routed {
+                master: "m1".into(),
+                event: crate::remote::RemoteEvent::Failed(crate::remote::RemoteError::NoMaster { service: "s".into() }),
+            },
         ]
     }
 

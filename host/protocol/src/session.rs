@@ -4,10 +4,11 @@
 
 use crate::message::{Message, ProtocolError};
 
-/// The register's view of a master's control stream.
+/// The register's view of a master's (or operator's) control stream.
 #[derive(Debug, Default)]
 pub struct RegisterControl {
     greeted: bool,
+    operator: bool,
 }
 
 impl RegisterControl {
@@ -19,8 +20,14 @@ impl RegisterControl {
                 self.greeted = true;
                 Ok(())
             }
+            (false, Message::OperatorHello(_)) => {
+                self.greeted = true;
+                self.operator = true;
+                Ok(())
+            }
             (false, _) => unexpected("before hello"),
-            (true, Message::Hello(_)) => unexpected("(a second hello)"),
+            (true, Message::Hello(_) | Message::OperatorHello(_)) => unexpected("(a second hello)"),
+            (true, _) if self.operator => unexpected("on an operator's control stream"),
             (true, Message::Announce(_) | Message::Load(_) | Message::Command(_)) => Ok(()),
             (true, _) => unexpected("on the control stream"),
         }

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use regcenter::limits::JobLimits;
 use regcenter::node::{MasterOptions, RegisterOptions, TrustOptions};
+use regcenter::protocol::message::RunTarget;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,84 @@ enum Command {
     Register(RegisterArgs),
     /// Run a master: host services and run the jobs registers send.
     Master(MasterArgs),
+    /// List the masters connected to a register.
+    Masters {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List services and the masters offering them.
+    Services {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a job on masters and stream its items.
+    Run {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The job component (or the name of a built plugin, e.g. `greet`).
+        #[arg(long)]
+        job: String,
+        /// On this master.
+        #[arg(long, group = "target")]
+        master: Option<String>,
+        /// On every master.
+        #[arg(long, group = "target")]
+        all: bool,
+        /// On the least-loaded master offering this service.
+        #[arg(long, group = "target")]
+        service: Option<String>,
+        /// The job's input (JSON).
+        #[arg(long)]
+        input: Option<String>,
+        /// The job's deadline in seconds (only lowers the master's limit).
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one service method on a master (through the built-in call job); prints the JSON result.
+    Call {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The service.
+        service: String,
+        /// The method.
+        method: String,
+        /// Arguments (JSON object or array).
+        args: Option<String>,
+        /// On this master (default: the least-loaded master offering the service).
+        #[arg(long)]
+        master: Option<String>,
+    },
+    /// Send a command (`register`, `remove`, or custom) to the masters.
+    Tell {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// The command.
+        cmd: String,
+        /// Its JSON payload, e.g. '{"registers":[{"host":"127.0.0.1","port":8011}]}'.
+        payload: Option<String>,
+        /// Only this master.
+        #[arg(long)]
+        master: Option<String>,
+    },
+    /// Manage the tokens in a data dir (a running register picks changes up at the next hello).
+    Token {
+        #[command(subcommand)]
+        op: TokenCmd,
+        /// Operator tokens instead of master tokens.
+        #[arg(long, global = true)]
+        operator: bool,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
     /// The seed's whole demo in one process: two registers, one master, the 10 s / 20 s timeline.
     Demo {
         /// How long to run, in seconds.
@@ -136,11 +215,66 @@ struct MasterArgs {
     data: DataDirArg,
 }
 
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Print the tokens.
+    List,
+    /// Add a token (a random one when none is given) and print it.
+    Add {
+        /// The token.
+        token: Option<String>,
+    },
+    /// Remove a token.
+    Remove {
+        /// The token.
+        token: String,
+    },
+}
+
+#[derive(Args)]
+struct ConnArgs {
+    /// The register, HOST:PORT.
+    #[arg(long, env = "REGCENTER_REGISTER", default_value = "127.0.0.1:8010")]
+    register: String,
+    /// Operator token (default: the data dir's).
+    #[arg(long, env = "REGCENTER_OPERATOR_TOKEN")]
+    token: Option<String>,
+    /// File holding the operator token.
+    #[arg(long, env = "REGCENTER_OPERATOR_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
+    /// Trust the register signed by this CA / with this certificate (PEM).
+    #[arg(long, env = "REGCENTER_TRUST")]
+    trust: Option<PathBuf>,
+    /// Trust the register whose certificate has this SHA-256 fingerprint.
+    #[arg(long, env = "REGCENTER_FINGERPRINT")]
+    fingerprint: Option<String>,
+    /// Do not verify the register (development only).
+    #[arg(long, env = "REGCENTER_INSECURE")]
+    insecure: bool,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+impl ConnArgs {
+    fn into_conn(self) -> Result<regcenter::ops::Conn> {
+        let token = match (self.token, self.token_file) {
+            (Some(t), _) => Some(t),
+            (None, Some(f)) => Some(std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?.trim().to_string()),
+            (None, None) => None,
+        };
+        let trust = TrustOptions { trust: self.trust, fingerprint: self.fingerprint, insecure: self.insecure }.resolve()?;
+        Ok(regcenter::ops::Conn {
+            register: self.register,
+            cfg: regcenter::client::OperatorConfig { data_dir: self.data.path(), token, trust },
+        })
+    }
+}
+
 #[derive(Args)]
 struct DataDirArg {
     /// Data directory: local CA, certificates, tokens, node id
     /// (default: $REGCENTER_HOME or the user's data directory).
-    #[arg(long, env = "REGCENTER_DATA_DIR")]
+    #[arg(long, env = "REGCENTER_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -205,6 +339,46 @@ async fn dispatch(command: Command) -> Result<()> {
                 trust: TrustOptions { trust: a.trust, fingerprint: a.fingerprint, insecure: a.insecure },
             };
             regcenter::node::serve_master(opts).await?;
+        }
+        Command::Masters { conn, json } => print!("{}", regcenter::ops::masters(&conn.into_conn()?, json).await?),
+        Command::Services { conn, json } => print!("{}", regcenter::ops::services(&conn.into_conn()?, json).await?),
+        Command::Run { conn, job, master, all, service, input, timeout, json } => {
+            if !(timeout.is_finite() && timeout > 0.0) {
+                anyhow::bail!("--timeout must be a positive number of seconds");
+            }
+            let target = match (master, all, service) {
+                (Some(id), false, None) => RunTarget::Master { id },
+                (None, true, None) => RunTarget::All,
+                (None, false, Some(name)) => RunTarget::Service { name },
+                _ => anyhow::bail!("choose where to run: --master ID, --all or --service NAME"),
+            };
+            let path = regcenter::plugins::resolve(&job);
+            let bytes = std::fs::read(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let input = match input {
+                Some(i) => {
+                    serde_json::from_str::<serde_json::Value>(&i).map_err(|e| anyhow::anyhow!("--input is not valid JSON: {e}"))?;
+                    i
+                }
+                None => "{}".into(),
+            };
+            let conn = conn.into_conn()?;
+            regcenter::ops::run(&conn, &bytes, target, input, Duration::from_secs_f64(timeout), json, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+        }
+        Command::Call { conn, service, method, args, master } => {
+            let out = regcenter::ops::call(&conn.into_conn()?, &service, &method, args.as_deref(), master).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Command::Tell { conn, cmd, payload, master } => {
+            let n = regcenter::ops::tell(&conn.into_conn()?, &cmd, payload.as_deref(), master).await?;
+            println!("sent to {n} master(s)");
+        }
+        Command::Token { op, operator, data } => {
+            let op = match op {
+                TokenCmd::List => regcenter::ops::TokenOp::List,
+                TokenCmd::Add { token } => regcenter::ops::TokenOp::Add(token),
+                TokenCmd::Remove { token } => regcenter::ops::TokenOp::Remove(token),
+            };
+            print!("{}", regcenter::ops::token(&data.path(), op, operator)?);
         }
         Command::Demo { duration, ports } => {
             let summary = regcenter::demo::run(Duration::from_secs(duration), (ports[0], ports[1])).await?;

@@ -14,17 +14,6 @@ use regcenter_protocol::session::MasterJob;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-fn parse_sha(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// Decrements the running count when the job is over, and re-announces load.
 struct Running<'a>(&'a MasterInner);
 
@@ -138,7 +127,7 @@ async fn prepare(
     early_input: &mut Vec<Message>,
 ) -> Result<Arc<crate::runtime::job::PreparedJob>, JobFailure> {
     let refused = |reason: String| JobFailure::Refused { reason };
-    let sha = parse_sha(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
+    let sha = crate::runtime::unhex32(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
     let runtime = inner.registry.runtime();
     let lookup = inner.registry.lookup();
     if let Some(ready) = runtime.prepare_cached(&sha, &lookup) {

@@ -7,8 +7,10 @@
 //! - [`table`]: the masters, their services and load.
 //! - [`session`]: one master's connection: auth, control loop.
 //! - [`jobs`]: job streams, [`RemoteJob`], [`RemoteError`].
+//! - [`operator`]: operators' requests (queries, commands, relayed runs).
 
 pub mod jobs;
+pub mod operator;
 pub mod session;
 pub mod table;
 
@@ -49,6 +51,8 @@ pub struct RegisterConfig {
     /// Master tokens; `None`: the data dir's list (re-read at every hello,
     /// so added or removed tokens apply without a restart).
     pub master_tokens: Option<Vec<String>>,
+    /// Operator tokens; `None`: the data dir's operator list (generated at first use).
+    pub operator_tokens: Option<Vec<String>>,
     /// An unauthenticated connection is closed after this long.
     pub auth_timeout: Duration,
     /// QUIC transport parameters.
@@ -69,6 +73,7 @@ impl RegisterConfig {
             cert: None,
             extra_names: Vec::new(),
             master_tokens: None,
+            operator_tokens: None,
             auth_timeout: AUTH_TIMEOUT,
             transport: TransportSettings::default(),
             max_job_frame: DEFAULT_MAX_FRAME,
@@ -141,13 +146,86 @@ pub struct Shared {
     pub(crate) masters: MasterTable,
     pub(crate) events: broadcast::Sender<RegisterEvent>,
     pub(crate) register_id: String,
+    pub(crate) modules: std::sync::Mutex<operator::ModuleStore>,
 }
 
 impl Shared {
+    /// Connected masters, by id.
+    pub(crate) fn connected_masters(&self) -> Vec<MasterInfo> {
+        self.masters.all().iter().map(|m| m.info()).collect()
+    }
+
+    /// One master.
+    pub(crate) fn master(&self, id: &str) -> Option<MasterInfo> {
+        self.masters.get(id).map(|m| m.info())
+    }
+
+    /// Service name -> ids of the masters offering it (the seed's `getServicesMaster`).
+    pub(crate) fn services_masters(&self) -> BTreeMap<String, Vec<String>> {
+        self.masters.services()
+    }
+
+    /// Masters offering `service` (`name` or `name@version`).
+    pub(crate) fn masters_with_service(&self, service: &str) -> Vec<MasterInfo> {
+        self.masters.all().iter().filter(|m| m.offers(service)).map(|m| m.info()).collect()
+    }
+
+    /// Masters offering `service` whose metadata has `key` = `value`.
+    pub(crate) fn masters_with_metadata(&self, service: &str, key: &str, value: &str) -> Vec<MasterInfo> {
+        self.masters_with_service(service)
+            .into_iter()
+            .filter(|m| m.services.iter().any(|s| s.name == service && s.metadata.get(key).is_some_and(|v| v == value)))
+            .collect()
+    }
+
+    /// Runs `module` on master `id` (the seed's `runOnMaster`).
+    pub(crate) fn run_on_master(&self, id: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
+        match self.masters.get(id) {
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame),
+            None => RemoteJob::failed(id, RemoteError::MasterNotFound { id: id.to_string() }),
+        }
+    }
+
+    /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
+    pub(crate) fn run_on_all_masters(&self, module: &JobModule, input: String, limits: JobLimits) -> Vec<RemoteJob> {
+        self.masters
+            .all()
+            .into_iter()
+            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.cfg.max_job_frame))
+            .collect()
+    }
+
+    /// Runs `module` on the master offering `service` with the fewest jobs in flight.
+    pub(crate) fn run_on_service(&self, service: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
+        let best = self.masters.all().into_iter().filter(|m| m.offers(service)).min_by_key(|m| m.load());
+        match best {
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame),
+            None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
+        }
+    }
+
+    /// Sends a command to every master (the seed's `writeRawMessageToAllMasters`).
+    /// Returns how many masters it was queued for.
+    pub(crate) fn write_raw_message_to_all_masters(&self, command: Command) -> usize {
+        self.masters.all().iter().filter(|m| m.commands.try_send(command.clone()).is_ok()).count()
+    }
+
+    /// Sends a command to one master; false if it is not connected or its queue is full.
+    pub(crate) fn send_command(&self, id: &str, command: Command) -> bool {
+        self.masters.get(id).is_some_and(|m| m.commands.try_send(command).is_ok())
+    }
+
     pub(crate) fn master_tokens(&self) -> Vec<String> {
         match &self.cfg.master_tokens {
             Some(t) => t.clone(),
             None => self.data_dir.tokens(TokenKind::Master).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn operator_tokens(&self) -> Vec<String> {
+        match &self.cfg.operator_tokens {
+            Some(t) => t.clone(),
+            None => self.data_dir.tokens(TokenKind::Operator).unwrap_or_default(),
         }
     }
 }
@@ -180,9 +258,12 @@ impl Register {
         if cfg.master_tokens.is_none() {
             data_dir.tokens(TokenKind::Master)?;
         }
+        if cfg.operator_tokens.is_none() {
+            data_dir.tokens(TokenKind::Operator)?;
+        }
         let (events, _) = broadcast::channel(1024);
         let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
-        let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id });
+        let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id, modules: Default::default() });
         let accept_endpoint = endpoint.clone();
         let accept_shared = shared.clone();
         tokio::spawn(async move {
@@ -211,69 +292,53 @@ impl Register {
 
     /// Connected masters, by id.
     pub fn connected_masters(&self) -> Vec<MasterInfo> {
-        self.shared.masters.all().iter().map(|m| m.info()).collect()
+        self.shared.connected_masters()
     }
 
     /// One master.
     pub fn master(&self, id: &str) -> Option<MasterInfo> {
-        self.shared.masters.get(id).map(|m| m.info())
+        self.shared.master(id)
     }
 
     /// Service name -> ids of the masters offering it (the seed's `getServicesMaster`).
     pub fn services_masters(&self) -> BTreeMap<String, Vec<String>> {
-        self.shared.masters.services()
+        self.shared.services_masters()
     }
 
     /// Masters offering `service` (`name` or `name@version`).
     pub fn masters_with_service(&self, service: &str) -> Vec<MasterInfo> {
-        self.shared.masters.all().iter().filter(|m| m.offers(service)).map(|m| m.info()).collect()
+        self.shared.masters_with_service(service)
     }
 
     /// Masters offering `service` whose metadata has `key` = `value`.
     pub fn masters_with_metadata(&self, service: &str, key: &str, value: &str) -> Vec<MasterInfo> {
-        self.masters_with_service(service)
-            .into_iter()
-            .filter(|m| m.services.iter().any(|s| s.name == service && s.metadata.get(key).is_some_and(|v| v == value)))
-            .collect()
+        self.shared.masters_with_metadata(service, key, value)
     }
 
     /// Runs `module` on master `id` (the seed's `runOnMaster`).
     pub fn run_on_master(&self, id: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
-        match self.shared.masters.get(id) {
-            Some(m) => jobs::start(m, module.clone(), input.into(), limits, self.shared.cfg.max_job_frame),
-            None => RemoteJob::failed(id, RemoteError::MasterNotFound { id: id.to_string() }),
-        }
+        self.shared.run_on_master(id, module, input.into(), limits)
     }
 
     /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
     pub fn run_on_all_masters(&self, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> Vec<RemoteJob> {
-        let input = input.into();
-        self.shared
-            .masters
-            .all()
-            .into_iter()
-            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.shared.cfg.max_job_frame))
-            .collect()
+        self.shared.run_on_all_masters(module, input.into(), limits)
     }
 
     /// Runs `module` on the master offering `service` with the fewest jobs in flight.
     pub fn run_on_service(&self, service: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
-        let best = self.shared.masters.all().into_iter().filter(|m| m.offers(service)).min_by_key(|m| m.load());
-        match best {
-            Some(m) => jobs::start(m, module.clone(), input.into(), limits, self.shared.cfg.max_job_frame),
-            None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
-        }
+        self.shared.run_on_service(service, module, input.into(), limits)
     }
 
     /// Sends a command to every master (the seed's `writeRawMessageToAllMasters`).
     /// Returns how many masters it was queued for.
     pub fn write_raw_message_to_all_masters(&self, command: Command) -> usize {
-        self.shared.masters.all().iter().filter(|m| m.commands.try_send(command.clone()).is_ok()).count()
+        self.shared.write_raw_message_to_all_masters(command)
     }
 
     /// Sends a command to one master; false if it is not connected or its queue is full.
     pub fn send_command(&self, id: &str, command: Command) -> bool {
-        self.shared.masters.get(id).is_some_and(|m| m.commands.try_send(command).is_ok())
+        self.shared.send_command(id, command)
     }
 
     /// QUIC statistics of the connection to master `id` (bytes sent, …).

@@ -31,7 +31,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         }
     };
     let authed = tokio::time::timeout(shared.cfg.auth_timeout, authenticate(&shared, &conn)).await;
-    let (hello, mut send, reader) = match authed {
+    let (peer, mut send, reader) = match authed {
         Ok(Ok(a)) => a,
         Ok(Err(reason)) => {
             tracing::warn!(%address, %reason, "master authentication failed");
@@ -51,6 +51,16 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     if stream::write(&mut send, &welcome).await.is_err() {
         return;
     }
+    let hello = match peer {
+        Peer::Master(h) => h,
+        Peer::Operator => {
+            tracing::info!(%address, "operator authenticated");
+            let reason = super::operator::serve(shared.clone(), conn).await;
+            tracing::debug!(%address, %reason, "operator disconnected");
+            drop((send, reader));
+            return;
+        }
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_BUFFER);
     let master = Arc::new(MasterConn {
         id: hello.node_id.clone(),
@@ -78,8 +88,16 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     }
 }
 
-/// Reads and checks the hello. Errors are the reason sent to the master.
-async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Hello, quinn::SendStream, MessageReader), String> {
+/// Who authenticated.
+enum Peer {
+    /// A master, with its hello.
+    Master(Hello),
+    /// An operator.
+    Operator,
+}
+
+/// Reads and checks the hello. Errors are the reason sent to the peer.
+async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Peer, quinn::SendStream, MessageReader), String> {
     let (mut send, recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
     let mut reader = MessageReader::new(recv, shared.cfg.max_control_frame);
     let mut state = RegisterControl::default();
@@ -91,14 +109,24 @@ async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Hell
     if let Err(e) = state.accept(&msg) {
         return Err(refuse(&mut send, e.to_string()).await);
     }
-    let Message::Hello(hello) = msg else { return Err(refuse(&mut send, "expected hello".into()).await) };
-    if !token_matches(&hello.token, &shared.master_tokens()) {
-        return Err(refuse(&mut send, "invalid token".into()).await);
+    match msg {
+        Message::Hello(hello) => {
+            if !token_matches(&hello.token, &shared.master_tokens()) {
+                return Err(refuse(&mut send, "invalid token".into()).await);
+            }
+            if hello.node_id.is_empty() || hello.node_id.len() > 128 {
+                return Err(refuse(&mut send, "invalid node id (1-128 bytes)".into()).await);
+            }
+            Ok((Peer::Master(hello), send, reader))
+        }
+        Message::OperatorHello(h) => {
+            if !token_matches(&h.token, &shared.operator_tokens()) {
+                return Err(refuse(&mut send, "invalid operator token (master tokens cannot act as operators)".into()).await);
+            }
+            Ok((Peer::Operator, send, reader))
+        }
+        _ => Err(refuse(&mut send, "expected hello".into()).await),
     }
-    if hello.node_id.is_empty() || hello.node_id.len() > 128 {
-        return Err(refuse(&mut send, "invalid node id (1-128 bytes)".into()).await);
-    }
-    Ok((hello, send, reader))
 }
 
 /// Tells the master why it is refused; returns the reason.

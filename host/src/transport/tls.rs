@@ -60,14 +60,7 @@ impl Trust {
     /// Trust a pinned fingerprint given as hex (`ab12…` or `AB:12:…`).
     pub fn from_fingerprint(text: &str) -> Result<Self, TlsError> {
         let hex: String = text.chars().filter(|c| *c != ':').collect();
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(TlsError::Fingerprint(text.to_string()));
-        }
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| TlsError::Fingerprint(text.to_string()))?;
-        }
-        Ok(Trust::Fingerprint(out))
+        crate::runtime::unhex32(&hex).map(Trust::Fingerprint).ok_or_else(|| TlsError::Fingerprint(text.to_string()))
     }
 }
 

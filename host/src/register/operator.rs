@@ -1,0 +1,189 @@
+//! Operators on the register: after an `operator-hello` with an operator
+//! token (master tokens are refused), each request comes on its own stream
+//! the operator opens: queries, commands, and job runs relayed to masters
+//! (the module crosses from the operator only when the register lacks it;
+//! every master's events come back tagged with the master's id). Resetting a
+//! run's stream cancels its jobs on the masters.
+
+use crate::register::jobs::{JobModule, RemoteEvent, RemoteJob};
+use crate::register::Shared;
+use crate::runtime::sha256;
+use crate::transport::stream::{self, codes, MessageReader};
+use regcenter_protocol::limits::JobLimits;
+use regcenter_protocol::message::{Message, Request, RunTarget};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Modules operators sent, kept so a repeated run does not send them again.
+#[derive(Default)]
+pub struct ModuleStore {
+    modules: HashMap<[u8; 32], JobModule>,
+    order: VecDeque<[u8; 32]>,
+}
+
+/// Modules kept per register.
+const MODULES_KEPT: usize = 64;
+
+impl ModuleStore {
+    fn get(&self, sha: &[u8; 32]) -> Option<JobModule> {
+        self.modules.get(sha).cloned()
+    }
+
+    fn put(&mut self, module: JobModule) {
+        let sha = module.sha256();
+        if self.modules.insert(sha, module).is_none() {
+            self.order.push_back(sha);
+        }
+        while self.order.len() > MODULES_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.modules.remove(&old);
+            }
+        }
+    }
+}
+
+/// Serves an authenticated operator's streams until its connection closes.
+pub async fn serve(shared: Arc<Shared>, conn: quinn::Connection) -> String {
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                tokio::spawn(request(shared.clone(), send, recv));
+            }
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+async fn request(shared: Arc<Shared>, mut send: quinn::SendStream, recv: quinn::RecvStream) {
+    let mut reader = MessageReader::new(recv, shared.cfg.max_job_frame);
+    let req = match reader.next().await {
+        Ok(Some(Message::Request(r))) => r,
+        _ => {
+            let _ = send.reset(codes::PROTOCOL.into());
+            return;
+        }
+    };
+    let reply = |v: serde_json::Value| Message::Reply(v);
+    match req {
+        Request::Masters => {
+            let _ = stream::write(&mut send, &reply(serde_json::to_value(shared.connected_masters()).unwrap_or_default())).await;
+        }
+        Request::Services => {
+            let _ = stream::write(&mut send, &reply(serde_json::to_value(shared.services_masters()).unwrap_or_default())).await;
+        }
+        Request::Tell { master, command } => {
+            let sent = match master {
+                Some(id) => usize::from(shared.send_command(&id, command)),
+                None => shared.write_raw_message_to_all_masters(command),
+            };
+            let _ = stream::write(&mut send, &reply(serde_json::json!({ "sent": sent }))).await;
+        }
+        Request::Run { target, sha256: sha, size, input, limits } => {
+            run(&shared, &mut send, &mut reader, target, &sha, size, input, limits).await;
+            return;
+        }
+    }
+    let _ = send.finish();
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    shared: &Shared,
+    send: &mut quinn::SendStream,
+    reader: &mut MessageReader,
+    target: RunTarget,
+    sha: &str,
+    size: u64,
+    input: String,
+    limits: JobLimits,
+) {
+    let refuse = |message: String| Message::Reply(serde_json::json!({ "error": message }));
+    let Some(sha_bytes) = crate::runtime::unhex32(sha) else {
+        let _ = stream::write(send, &refuse("run carries no valid SHA-256".into())).await;
+        let _ = send.finish();
+        return;
+    };
+    let cached = shared.modules.lock().ok().and_then(|m| m.get(&sha_bytes));
+    let module = match cached {
+        Some(m) => m,
+        None => {
+            if size as usize > shared.cfg.max_job_frame {
+                let _ = stream::write(send, &refuse(format!("module of {size} bytes is over the {}-byte limit", shared.cfg.max_job_frame))).await;
+                let _ = send.finish();
+                return;
+            }
+            if stream::write(send, &Message::NeedModule).await.is_err() {
+                return;
+            }
+            let bytes = match reader.next().await {
+                Ok(Some(Message::Module(b))) => b,
+                _ => {
+                    let _ = send.reset(codes::PROTOCOL.into());
+                    return;
+                }
+            };
+            if bytes.len() as u64 != size || sha256(&bytes) != sha_bytes {
+                let _ = stream::write(send, &refuse("the module does not match its announced SHA-256 and size".into())).await;
+                let _ = send.finish();
+                return;
+            }
+            let module = JobModule::new(bytes);
+            if let Ok(mut store) = shared.modules.lock() {
+                store.put(module.clone());
+            }
+            module
+        }
+    };
+    let jobs: Vec<RemoteJob> = match &target {
+        RunTarget::Master { id } => vec![shared.run_on_master(id, &module, input, limits)],
+        RunTarget::All => shared.run_on_all_masters(&module, input, limits),
+        RunTarget::Service { name } => vec![shared.run_on_service(name, &module, input, limits)],
+    };
+    let masters: Vec<String> = jobs.iter().map(|j| j.master.clone()).collect();
+    if stream::write(send, &Message::Reply(serde_json::json!({ "masters": masters }))).await.is_err() {
+        return;
+    }
+    // One forwarder per job into one channel; dropping the receiver (the
+    // operator went away) drops the jobs, which cancels them on the masters.
+    let (tx, mut rx) = mpsc::channel::<(String, RemoteEvent)>(64);
+    let mut forwarders = Vec::new();
+    for mut job in jobs {
+        let tx = tx.clone();
+        forwarders.push(tokio::spawn(async move {
+            job.close_input();
+            let master = job.master.clone();
+            while let Some(ev) = job.next().await {
+                if tx.send((master.clone(), ev)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Some((master, event)) => {
+                    if stream::write(send, &Message::Routed { master, event }).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = send.finish();
+                    return;
+                }
+            },
+            gone = reader.next(), if reading => match gone {
+                // The operator finished its side: keep streaming.
+                Ok(None) => reading = false,
+                // A reset (cancel), a lost connection or a stray frame: stop.
+                _ => break,
+            },
+        }
+    }
+    for f in forwarders {
+        f.abort();
+    }
+}

@@ -1,0 +1,190 @@
+//! The operator CLI end to end: `regcenter register` and `regcenter master`
+//! processes, driven by `masters`, `services`, `run`, `call`, `tell` and
+//! `token`, as a user would.
+
+mod common;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A child process killed when the test ends.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(args: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(args)
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn regcenter");
+    let out = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    Proc { child, lines }
+}
+
+fn wait_line(p: &Proc, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    while let Ok(l) = p.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if pred(&l) {
+            return l;
+        }
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn start_register(dir: &Path) -> (Proc, u16) {
+    let p = spawn(&["register", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()]);
+    let line = wait_line(&p, "the register's address", |l| l.starts_with("register listening on"));
+    let port = line.rsplit(':').next().unwrap().parse().unwrap();
+    (p, port)
+}
+
+fn start_master(dir: &Path, port: u16, name: &str, services: &[&str]) -> Proc {
+    let mut args = vec!["master", "--connect", "", "--name", name, "--data-dir", dir.to_str().unwrap(), "--retry-delay", "0.2"];
+    let addr = format!("127.0.0.1:{port}");
+    args[2] = &addr;
+    for s in services {
+        args.extend(["--service", s]);
+    }
+    let p = spawn(&args);
+    wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
+    p
+}
+
+fn cli(dir: &Path, port: u16, args: &[&str]) -> Output {
+    let addr = format!("127.0.0.1:{port}");
+    Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(args)
+        .args(["--register", &addr, "--data-dir", dir.to_str().unwrap()])
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .output()
+        .expect("run regcenter")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn masters_json(dir: &Path, port: u16) -> Vec<Value> {
+    let out = cli(dir, port, &["masters", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("masters --json is a JSON array")
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn operators_list_run_call_and_tell() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_reg, port) = start_register(d);
+    let (_reg2, port2) = start_register(d);
+    let _m = start_master(d, port, "m1", &["hello-world", "user-service"]);
+
+    let masters = masters_json(d, port);
+    assert_eq!(masters.len(), 1);
+    assert_eq!(masters[0]["id"], "m1");
+    let names: Vec<&str> = masters[0]["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["hello-world", "user-service"]);
+    let out = cli(d, port, &["services", "--json"]);
+    let services: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(services["user-service"], serde_json::json!(["m1"]));
+    let table = text(&cli(d, port, &["masters"]).stdout);
+    assert!(table.starts_with("ID") && table.contains("m1") && table.contains("hello-world@1.0.0"), "{table}");
+
+    let out = cli(d, port, &["run", "--job", "greet", "--all", "--input", r#"{"name":"Ann"}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with("m1: \"Hello, world!"), "{lines:?}");
+    assert!(lines[1].starts_with("m1: {") && lines[1].contains("\"name\":\"Ann\""), "{lines:?}");
+    assert!(text(&out.stderr).contains("[1/1 masters done]"), "{}", text(&out.stderr));
+
+    let out = cli(d, port, &["run", "--job", "list-users", "--service", "user-service", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["item"][0]["name"], "Alice");
+
+    let out = cli(d, port, &["run", "--job", "greet", "--service", "nope"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no master offers service 'nope'"), "{}", text(&out.stderr));
+
+    let out = cli(d, port, &["call", "user-service", "getUser", r#"{"id":1}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(user["name"], "Alice");
+    let out = cli(d, port, &["call", "user-service", "updateUser", r#"{"id":999,"data":{}}"#]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("User not found"), "{}", text(&out.stderr));
+
+    let payload = format!(r#"{{"registers":[{{"host":"127.0.0.1","port":{port2}}}]}}"#);
+    let out = cli(d, port, &["tell", "register", &payload]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "sent to 1 master(s)");
+    wait_until("m1 on the second register", || masters_json(d, port2).iter().any(|m| m["id"] == "m1"));
+    let out = cli(d, port, &["tell", "remove", &payload]);
+    assert!(out.status.success());
+    wait_until("m1 off the second register", || masters_json(d, port2).is_empty());
+}
+
+#[test]
+fn operator_credentials_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_reg, port) = start_register(d);
+    let out = cli(d, port, &["masters", "--token", "wrong"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("authentication with the register failed"), "{}", text(&out.stderr));
+    let master_token = std::fs::read_to_string(d.join("master.tokens")).unwrap();
+    let out = cli(d, port, &["masters", "--token", master_token.trim()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("master tokens cannot act as operators"), "{}", text(&out.stderr));
+    let out = cli(d, port, &["masters", "--insecure"]);
+    assert!(out.status.success(), "insecure still authenticates with the data dir's operator token: {}", text(&out.stderr));
+}
+
+#[test]
+fn a_token_added_to_a_running_register_lets_a_master_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_reg, port) = start_register(d);
+    let out = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["token", "add", "fresh-token-1", "--data-dir", d.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["token", "list", "--data-dir", d.to_str().unwrap()]).output().unwrap();
+    assert!(text(&list.stdout).lines().any(|l| l == "fresh-token-1"));
+    let addr = format!("127.0.0.1:{port}");
+    let p = spawn(&["master", "--connect", &addr, "--name", "m-fresh", "--token", "fresh-token-1", "--data-dir", d.to_str().unwrap()]);
+    wait_line(&p, "the master with the new token", |l| l.starts_with("connected to"));
+    let out = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["token", "remove", "fresh-token-1", "--data-dir", d.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let p2 = spawn(&["master", "--connect", &addr, "--name", "m-late", "--token", "fresh-token-1", "--data-dir", d.to_str().unwrap()]);
+    wait_line(&p2, "the refusal", |l| l.contains("authentication with") && l.contains("invalid token"));
+}
