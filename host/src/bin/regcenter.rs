@@ -202,6 +202,15 @@ struct MasterArgs {
     /// Master token (default: the data dir's).
     #[arg(long, env = "REGCENTER_TOKEN")]
     token: Option<String>,
+    #[command(flatten)]
+    trust: TrustArgs,
+    #[command(flatten)]
+    data: DataDirArg,
+}
+
+/// How to trust registers (default: the data dir's CA).
+#[derive(Args)]
+struct TrustArgs {
     /// Trust registers signed by this CA / with this certificate (PEM).
     #[arg(long, env = "REGCENTER_TRUST")]
     trust: Option<PathBuf>,
@@ -211,8 +220,12 @@ struct MasterArgs {
     /// Do not verify registers at all (development only; warned on every connect).
     #[arg(long, env = "REGCENTER_INSECURE")]
     insecure: bool,
-    #[command(flatten)]
-    data: DataDirArg,
+}
+
+impl TrustArgs {
+    fn options(self) -> TrustOptions {
+        TrustOptions { trust: self.trust, fingerprint: self.fingerprint, insecure: self.insecure }
+    }
 }
 
 #[derive(Subcommand)]
@@ -242,15 +255,8 @@ struct ConnArgs {
     /// File holding the operator token.
     #[arg(long, env = "REGCENTER_OPERATOR_TOKEN_FILE", conflicts_with = "token")]
     token_file: Option<PathBuf>,
-    /// Trust the register signed by this CA / with this certificate (PEM).
-    #[arg(long, env = "REGCENTER_TRUST")]
-    trust: Option<PathBuf>,
-    /// Trust the register whose certificate has this SHA-256 fingerprint.
-    #[arg(long, env = "REGCENTER_FINGERPRINT")]
-    fingerprint: Option<String>,
-    /// Do not verify the register (development only).
-    #[arg(long, env = "REGCENTER_INSECURE")]
-    insecure: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -262,7 +268,7 @@ impl ConnArgs {
             (None, Some(f)) => Some(std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?.trim().to_string()),
             (None, None) => None,
         };
-        let trust = TrustOptions { trust: self.trust, fingerprint: self.fingerprint, insecure: self.insecure }.resolve()?;
+        let trust = self.trust.options().resolve()?;
         Ok(regcenter::ops::Conn {
             register: self.register,
             cfg: regcenter::client::OperatorConfig { data_dir: self.data.path(), token, trust },
@@ -336,7 +342,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 max_jobs: a.max_jobs,
                 data_dir: a.data.path(),
                 token: a.token,
-                trust: TrustOptions { trust: a.trust, fingerprint: a.fingerprint, insecure: a.insecure },
+                trust: a.trust.options(),
             };
             regcenter::node::serve_master(opts).await?;
         }
