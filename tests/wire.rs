@@ -270,7 +270,8 @@ async fn a_job_module_crosses_the_wire_once() {
     let reg = register(dir.path()).await;
     let master = master_with(dir.path(), "m-once", &["hello-world"]).await;
     connected(&reg, &master, reg.local_addr().port()).await;
-    let bytes = plugin("greet");
+    // A module no cache in this process has seen.
+    let bytes = common::unique(&plugin("greet"));
     let job = JobModule::new(bytes.clone());
     let sent = || reg.connection_stats("m-once").unwrap().udp_tx.bytes;
     let before = sent();
@@ -446,4 +447,23 @@ async fn job_log_lines_travel_back_beside_the_items() {
     }
     assert!(events.iter().any(|e| matches!(e, RemoteEvent::Log { level, message } if level == "info" && message == "greeting Ann")), "{events:?}");
     assert_eq!(events.last(), Some(&RemoteEvent::Done { items: 2 }));
+}
+
+#[tokio::test]
+async fn a_busy_master_refuses_at_once_and_retries_move_on_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let mut cfg = master_cfg(dir.path(), "m-a-busy");
+    cfg.max_jobs = 0;
+    let busy = Master::new(cfg, common::registry_with(&["hello-world"]).await).unwrap();
+    connected(&reg, &busy, reg.local_addr().port()).await;
+    let greet = JobModule::new(plugin("greet"));
+    let (_, outcome) = within("busy", reg.run_on_service("hello-world", &greet, "{}", JobLimits::default()).collect()).await;
+    assert!(matches!(outcome, Err(RemoteError::MasterBusy { ref master, running: 0, max: 0 }) if master == "m-a-busy"), "{outcome:?}");
+    let free = master_with(dir.path(), "m-b-free", &["hello-world"]).await;
+    connected(&reg, &free, reg.local_addr().port()).await;
+    let (items, outcome) = within("retried", reg.run_on_service_with_retries("hello-world", &greet, "{}", JobLimits::default(), 1).collect()).await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+    let (_, outcome) = within("no retries left", reg.run_on_service_with_retries("hello-world", &greet, "{}", JobLimits::default(), 0).collect()).await;
+    assert!(matches!(outcome, Err(RemoteError::MasterBusy { .. })), "least loaded is still the busy one: {outcome:?}");
 }

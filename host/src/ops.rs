@@ -185,14 +185,14 @@ pub async fn run(
 
 /// `call`: the seed's `ServiceRegistry::execute` from afar, through the
 /// built-in `call-service` job, on `master` or on a master offering `service`.
-pub async fn call(conn: &Conn, service: &str, method: &str, args: Option<&str>, master: Option<String>) -> Result<Value, OpsError> {
+pub async fn call(conn: &Conn, service: &str, method: &str, args: Option<&str>, master: Option<String>, retries: u32) -> Result<Value, OpsError> {
     let args: Value = match args {
         Some(a) => serde_json::from_str(a).map_err(|e| OpsError::Usage(format!("ARGS_JSON is not valid JSON: {e}")))?,
         None => Value::Null,
     };
     let target = match master {
         Some(id) => RunTarget::Master { id },
-        None => RunTarget::Service { name: service.to_string() },
+        None => RunTarget::Service { name: service.to_string(), retries },
     };
     let input = json!({"service": service, "method": method, "args": args}).to_string();
     let op = conn.open().await?;

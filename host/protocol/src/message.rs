@@ -64,6 +64,10 @@ pub enum RunTarget {
     Service {
         /// The service (`name` or `name@version`).
         name: String,
+        /// On "master lost" or "busy" before any item, try this many other
+        /// masters offering the service (at-most-once once items flowed).
+        #[serde(default)]
+        retries: u32,
     },
 }
 
@@ -520,7 +524,7 @@ mod tests {
             Message::Request(Request::Masters),
             Message::Request(Request::Tell { master: None, command: Command { cmd: "x".into(), payload: serde_json::json!(1) } }),
             Message::Request(Request::Run {
-                target: RunTarget::Service { name: "hello-world".into() },
+                target: RunTarget::Service { name: "hello-world".into(), retries: 2 },
                 sha256: "00".repeat(32),
                 size: 9,
                 input: "{}".into(),

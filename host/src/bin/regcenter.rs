@@ -59,6 +59,10 @@ enum Command {
         /// On the least-loaded master offering this service.
         #[arg(long, group = "target")]
         service: Option<String>,
+        /// With --service: try up to N other masters when one is lost or busy
+        /// before emitting anything (never after: at-most-once).
+        #[arg(long, default_value_t = 0)]
+        retries: u32,
         /// The job's input (JSON).
         #[arg(long)]
         input: Option<String>,
@@ -82,6 +86,9 @@ enum Command {
         /// On this master (default: the least-loaded master offering the service).
         #[arg(long)]
         master: Option<String>,
+        /// Without --master: try up to N other masters when one is lost or busy.
+        #[arg(long, default_value_t = 0)]
+        retries: u32,
     },
     /// Send a command (`register`, `remove`, or custom) to the masters.
     Tell {
@@ -348,14 +355,14 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Masters { conn, json } => print!("{}", regcenter::ops::masters(&conn.into_conn()?, json).await?),
         Command::Services { conn, json } => print!("{}", regcenter::ops::services(&conn.into_conn()?, json).await?),
-        Command::Run { conn, job, master, all, service, input, timeout, json } => {
+        Command::Run { conn, job, master, all, service, retries, input, timeout, json } => {
             if !(timeout.is_finite() && timeout > 0.0) {
                 anyhow::bail!("--timeout must be a positive number of seconds");
             }
             let target = match (master, all, service) {
                 (Some(id), false, None) => RunTarget::Master { id },
                 (None, true, None) => RunTarget::All,
-                (None, false, Some(name)) => RunTarget::Service { name },
+                (None, false, Some(name)) => RunTarget::Service { name, retries },
                 _ => anyhow::bail!("choose where to run: --master ID, --all or --service NAME"),
             };
             let path = regcenter::plugins::resolve(&job);
@@ -370,8 +377,8 @@ async fn dispatch(command: Command) -> Result<()> {
             let conn = conn.into_conn()?;
             regcenter::ops::run(&conn, &bytes, target, input, Duration::from_secs_f64(timeout), json, &mut std::io::stdout(), &mut std::io::stderr()).await?;
         }
-        Command::Call { conn, service, method, args, master } => {
-            let out = regcenter::ops::call(&conn.into_conn()?, &service, &method, args.as_deref(), master).await?;
+        Command::Call { conn, service, method, args, master, retries } => {
+            let out = regcenter::ops::call(&conn.into_conn()?, &service, &method, args.as_deref(), master, retries).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Tell { conn, cmd, payload, master } => {

@@ -92,6 +92,51 @@ impl RemoteJob {
     }
 }
 
+/// Runs on a master offering `service`, retrying on others when one is lost
+/// or busy before any item arrived (see `Register::run_on_service_with_retries`).
+pub fn with_retries(shared: Arc<crate::register::Shared>, service: String, module: JobModule, input: String, limits: JobLimits, retries: u32) -> RemoteJob {
+    let first = shared.run_on_service(&service, &module, input.clone(), limits);
+    if retries == 0 {
+        return first;
+    }
+    let label = first.master.clone();
+    let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+    tokio::spawn(async move {
+        let mut job = first;
+        let mut tried = Vec::new();
+        for attempt in 0..=retries {
+            job.close_input();
+            tried.push(job.master.clone());
+            let mut emitted = false;
+            loop {
+                let Some(ev) = job.next().await else { return };
+                let retryable = matches!(ev, RemoteEvent::Failed(RemoteError::MasterLost { .. } | RemoteError::MasterBusy { .. }));
+                if retryable && !emitted && attempt < retries {
+                    let note = RemoteEvent::Log { level: "warn".into(), message: format!("attempt {} on {}: {}; retrying on another master", attempt + 1, job.master, describe(&ev)) };
+                    if tx.send(note).await.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                emitted |= matches!(ev, RemoteEvent::Item(_));
+                let end = matches!(ev, RemoteEvent::Done { .. } | RemoteEvent::Failed(_));
+                if tx.send(ev).await.is_err() || end {
+                    return;
+                }
+            }
+            job = shared.run_on_service_except(&service, &module, input.clone(), limits, &tried);
+        }
+    });
+    RemoteJob { master: label, events: rx, input: None }
+}
+
+fn describe(ev: &RemoteEvent) -> String {
+    match ev {
+        RemoteEvent::Failed(e) => e.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Starts `module` on `master`.
 pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize) -> RemoteJob {
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);

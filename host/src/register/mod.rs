@@ -197,7 +197,12 @@ impl Shared {
 
     /// Runs `module` on the master offering `service` with the fewest jobs in flight.
     pub(crate) fn run_on_service(&self, service: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
-        let best = self.masters.all().into_iter().filter(|m| m.offers(service)).min_by_key(|m| m.load());
+        self.run_on_service_except(service, module, input, limits, &[])
+    }
+
+    /// Like `run_on_service`, skipping the masters in `tried`.
+    pub(crate) fn run_on_service_except(&self, service: &str, module: &JobModule, input: String, limits: JobLimits, tried: &[String]) -> RemoteJob {
+        let best = self.masters.all().into_iter().filter(|m| m.offers(service) && !tried.contains(&m.id)).min_by_key(|m| m.load());
         match best {
             Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame),
             None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
@@ -323,6 +328,14 @@ impl Register {
     /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
     pub fn run_on_all_masters(&self, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> Vec<RemoteJob> {
         self.shared.run_on_all_masters(module, input.into(), limits)
+    }
+
+    /// Like [`Self::run_on_service`], but when the chosen master is lost or
+    /// busy before the job emitted anything, tries up to `retries` other
+    /// masters offering the service (the seed's `callServiceWithRetry`). A
+    /// job that already emitted items is never retried: at-most-once.
+    pub fn run_on_service_with_retries(&self, service: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits, retries: u32) -> RemoteJob {
+        jobs::with_retries(self.shared.clone(), service.to_string(), module.clone(), input.into(), limits, retries)
     }
 
     /// Runs `module` on the master offering `service` with the fewest jobs in flight.

@@ -89,7 +89,7 @@ async fn request(shared: Arc<Shared>, mut send: quinn::SendStream, recv: quinn::
 
 #[allow(clippy::too_many_arguments)]
 async fn run(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     send: &mut quinn::SendStream,
     reader: &mut MessageReader,
     target: RunTarget,
@@ -138,7 +138,9 @@ async fn run(
     let jobs: Vec<RemoteJob> = match &target {
         RunTarget::Master { id } => vec![shared.run_on_master(id, &module, input, limits)],
         RunTarget::All => shared.run_on_all_masters(&module, input, limits),
-        RunTarget::Service { name } => vec![shared.run_on_service(name, &module, input, limits)],
+        RunTarget::Service { name, retries } => {
+            vec![crate::register::jobs::with_retries(shared.clone(), name.clone(), module.clone(), input, limits, *retries)]
+        }
     };
     let masters: Vec<String> = jobs.iter().map(|j| j.master.clone()).collect();
     if stream::write(send, &Message::Reply(serde_json::json!({ "masters": masters }))).await.is_err() {
