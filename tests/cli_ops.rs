@@ -188,3 +188,41 @@ fn a_token_added_to_a_running_register_lets_a_master_in() {
     let p2 = spawn(&["master", "--connect", &addr, "--name", "m-late", "--token", "fresh-token-1", "--data-dir", d.to_str().unwrap()]);
     wait_line(&p2, "the refusal", |l| l.contains("authentication with") && l.contains("invalid token"));
 }
+
+#[test]
+fn stats_and_prometheus_metrics_count_calls_per_master() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = spawn(&["register", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", d.to_str().unwrap()]);
+    let line = wait_line(&reg, "the register's address", |l| l.starts_with("register listening on"));
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let metrics = wait_line(&reg, "the metrics address", |l| l.starts_with("metrics on http://"));
+    let metrics_addr = metrics.trim_start_matches("metrics on http://").trim_end_matches("/metrics").to_string();
+    let _m = start_master(d, port, "m-stats", &["user-service"]);
+    for _ in 0..3 {
+        assert!(cli(d, port, &["call", "user-service", "getUser", r#"{"id":1}"#]).status.success());
+    }
+    assert!(!cli(d, port, &["call", "user-service", "updateUser", r#"{"id":9,"data":{}}"#]).status.success());
+    wait_until("stats to arrive", || {
+        let out = cli(d, port, &["stats", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["total"]["calls"]["user-service.get-user"]["calls"] == 3 && v["total"]["calls"]["user-service.update-user"]["errors"] == 1
+    });
+    let out = cli(d, port, &["stats", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["masters"]["m-stats"]["jobs"]["calls"], 4, "one job per call");
+    assert_eq!(v["masters"]["m-stats"]["jobs"]["errors"], 1);
+    let table = text(&cli(d, port, &["stats"]).stdout);
+    assert!(table.contains("user-service.get-user") && table.contains("TOTAL"), "{table}");
+
+    let mut sock = std::net::TcpStream::connect(&metrics_addr).unwrap();
+    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut body = String::new();
+    sock.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    assert!(body.contains("regcenter_masters_connected 1"), "{body}");
+    assert!(body.contains(r#"regcenter_service_calls_total{master="m-stats",service="user-service",method="get-user"} 3"#), "{body}");
+    assert!(body.contains(r#"regcenter_service_calls_errors_total{master="m-stats",service="user-service",method="update-user"} 1"#), "{body}");
+    assert!(body.contains(r#"regcenter_jobs_total{master="m-stats"} 4"#), "{body}");
+}

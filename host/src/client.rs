@@ -133,6 +133,11 @@ impl Operator {
         serde_json::from_value(v).map_err(|e| ClientError::Unexpected(e.to_string()))
     }
 
+    /// Statistics: `{"masters": {id: stats}, "total": stats}`.
+    pub async fn stats(&self) -> Result<serde_json::Value, ClientError> {
+        self.ask(Request::Stats).await
+    }
+
     /// Sends `command` to one master or all; returns how many got it.
     pub async fn tell(&self, master: Option<String>, command: Command) -> Result<u64, ClientError> {
         let v = self.ask(Request::Tell { master, command }).await?;

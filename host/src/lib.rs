@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`error`]: typed errors (call, load, job, registry).
 //! - [`limits`]: every limit as a named default.
+//! - [`metrics`]: call and job statistics of this process.
 //! - [`runtime`]: wasmtime engines, services, jobs, JSON <-> values, WASI policy.
 //! - [`registry`]: the `ServiceRegistry` API over the runtime.
 //! - [`plugins`]: where the built guest components are.
@@ -31,6 +32,7 @@ pub mod error;
 pub mod limits;
 pub mod local;
 pub mod master;
+pub mod metrics;
 pub mod node;
 pub mod ops;
 pub mod plugins;

@@ -86,6 +86,8 @@ pub struct RegisterOptions {
     pub cert: Option<(PathBuf, PathBuf)>,
     /// The register's name (its certificate in the data dir).
     pub name: String,
+    /// Serve statistics in the Prometheus text format here (HTTP).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Runs a register until interrupted.
@@ -101,6 +103,13 @@ pub async fn serve_register(opts: RegisterOptions) -> Result<(), NodeError> {
     let register = Register::start(cfg).await?;
     let mut events = register.events();
     println!("register listening on {}", register.local_addr());
+    if let Some(addr) = opts.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| NodeError::Usage(format!("cannot listen on {addr} for metrics: {e}")))?;
+        println!("metrics on http://{}/metrics", listener.local_addr().unwrap_or(addr));
+        tokio::spawn(crate::register::prometheus::serve(listener, register.clone()));
+    }
     println!("data dir: {} (masters on this machine with the same data dir trust and authenticate automatically)", opts.data_dir.display());
     loop {
         tokio::select! {

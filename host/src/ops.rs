@@ -8,6 +8,7 @@ use crate::transport::datadir::{random_token, DataDir, DataDirError, TokenKind};
 use regcenter_protocol::limits::JobLimits;
 use regcenter_protocol::message::{Command, RunTarget};
 use regcenter_protocol::remote::RemoteEvent;
+use regcenter_protocol::stats::Stats;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
@@ -105,6 +106,31 @@ fn table<const N: usize>(rows: &[[String; N]]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `stats`: calls, errors and latency per master and service method, and
+/// in total (a table, or JSON).
+pub async fn stats(conn: &Conn, as_json: bool) -> Result<String, OpsError> {
+    let v = conn.open().await?.stats().await?;
+    if as_json {
+        return Ok(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n");
+    }
+    let (each, total): (std::collections::BTreeMap<String, Stats>, Stats) =
+        (serde_json::from_value(v["masters"].clone()).unwrap_or_default(), serde_json::from_value(v["total"].clone()).unwrap_or_default());
+    let mut rows = vec![["MASTER".to_string(), "WHAT".into(), "CALLS".into(), "ERRORS".into(), "P50".into(), "P99".into(), "MAX".into()]];
+    let us = |v: u64| format!("{v}us");
+    let mut add = |who: &str, s: &Stats| {
+        for (k, c) in &s.calls {
+            rows.push([who.to_string(), k.clone(), c.calls.to_string(), c.errors.to_string(), us(c.latency.quantile(0.5)), us(c.latency.quantile(0.99)), us(c.latency.max_us)]);
+        }
+        let j = &s.jobs;
+        rows.push([who.to_string(), "(jobs)".into(), j.calls.to_string(), j.errors.to_string(), us(j.latency.quantile(0.5)), us(j.latency.quantile(0.99)), us(j.latency.max_us)]);
+    };
+    for (id, s) in &each {
+        add(id, s);
+    }
+    add("TOTAL", &total);
+    Ok(table(&rows))
 }
 
 /// `tell`: sends a command; returns how many masters got it.

@@ -10,7 +10,7 @@
 //! - [`frame`]: length-prefixed frames (`check`, then `parse`), with a cap.
 //! - [`message`]: one type per message, encoding, the stream decoder.
 //! - [`session`]: which message may come when, per stream and side.
-//! - [`limits`], [`errors`], [`service`], [`remote`]: the data types messages carry.
+//! - [`limits`], [`errors`], [`service`], [`remote`], [`stats`]: the data types messages carry.
 
 pub mod errors;
 pub mod frame;
@@ -19,3 +19,4 @@ pub mod message;
 pub mod remote;
 pub mod service;
 pub mod session;
+pub mod stats;

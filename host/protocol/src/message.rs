@@ -79,6 +79,8 @@ pub enum Request {
     Masters,
     /// Service -> masters (reply: an object).
     Services,
+    /// Call and job statistics (reply: `{"masters": {id: stats}, "total": stats}`).
+    Stats,
     /// Send a command to one master or all (reply: `{"sent": n}`).
     Tell {
         /// One master, or all when absent.
@@ -193,6 +195,8 @@ pub enum Message {
     Announce(Vec<ServiceInfo>),
     /// Master -> register: jobs running now.
     Load(u32),
+    /// Master -> register: its call and job statistics (when they changed).
+    Stats(crate::stats::Stats),
     /// Either way on the control stream.
     Command(Command),
     /// Register -> master, first on a job stream.
@@ -228,6 +232,7 @@ mod kind {
     pub const LOAD: u8 = 0x05;
     pub const COMMAND: u8 = 0x06;
     pub const OPERATOR_HELLO: u8 = 0x07;
+    pub const STATS: u8 = 0x08;
     pub const REQUEST: u8 = 0x20;
     pub const REPLY: u8 = 0x21;
     pub const ROUTED: u8 = 0x22;
@@ -326,6 +331,7 @@ impl Message {
             Message::Routed { .. } => "routed",
             Message::Announce(_) => "announce",
             Message::Load(_) => "load",
+            Message::Stats(_) => "stats",
             Message::Command(_) => "command",
             Message::JobStart(_) => "job-start",
             Message::NeedModule => "need-module",
@@ -351,6 +357,7 @@ impl Message {
             Message::Routed { master, event } => json(out, kind::ROUTED, &RoutedBody { master: master.clone(), event: event.clone() }),
             Message::Announce(s) => json(out, kind::ANNOUNCE, s),
             Message::Load(n) => frame::write(out, kind::LOAD, &n.to_be_bytes()),
+            Message::Stats(st) => json(out, kind::STATS, st),
             Message::Command(c) => json(out, kind::COMMAND, c),
             Message::JobStart(j) => json(out, kind::JOB_START, j),
             Message::NeedModule => frame::write(out, kind::NEED_MODULE, &[]),
@@ -404,6 +411,7 @@ impl Message {
             }
             kind::ANNOUNCE => Message::Announce(from_json("announce", body)?),
             kind::LOAD => Message::Load(u32::from_be_bytes(fixed("load", body)?)),
+            kind::STATS => Message::Stats(from_json("stats", body)?),
             kind::COMMAND => Message::Command(from_json("command", body)?),
             kind::JOB_START => Message::JobStart(from_json("job-start", body)?),
             kind::NEED_MODULE => {
@@ -508,6 +516,8 @@ mod tests {
             Message::AuthFailed(AuthFailed { reason: "wrong token".into() }),
             Message::Announce(vec![service(), service()]),
             Message::Load(7),
+            Message::Stats(crate::stats::Stats::default()),
+            Message::Request(Request::Stats),
             Message::Command(Command { cmd: "register".into(), payload: serde_json::json!({"registers": [{"host": "127.0.0.1", "port": 8011}]}) }),
             Message::JobStart(JobStart { sha256: "ab".repeat(32), size: 1234, input: "{\"name\":\"x\"}".into(), limits: JobLimits::default() }),
             Message::NeedModule,

@@ -28,7 +28,7 @@ impl RegisterControl {
             (false, _) => unexpected("before hello"),
             (true, Message::Hello(_) | Message::OperatorHello(_)) => unexpected("(a second hello)"),
             (true, _) if self.operator => unexpected("on an operator's control stream"),
-            (true, Message::Announce(_) | Message::Load(_) | Message::Command(_)) => Ok(()),
+            (true, Message::Announce(_) | Message::Load(_) | Message::Stats(_) | Message::Command(_)) => Ok(()),
             (true, _) => unexpected("on the control stream"),
         }
     }

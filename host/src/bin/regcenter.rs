@@ -43,6 +43,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Call and job statistics per master and in total (calls, errors, p50/p99/max latency).
+    Stats {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a job on masters and stream its items.
     Run {
         #[command(flatten)]
@@ -177,6 +185,9 @@ struct RegisterArgs {
     /// The register's name (names its certificate in the data dir).
     #[arg(long, env = "REGCENTER_NAME", default_value = "main")]
     name: String,
+    /// Serve call/job statistics in the Prometheus text format at http://ADDR/metrics.
+    #[arg(long, env = "REGCENTER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     data: DataDirArg,
 }
@@ -331,7 +342,14 @@ async fn dispatch(command: Command) -> Result<()> {
     match command {
         Command::Register(a) => {
             let cert = a.cert.zip(a.key);
-            let opts = RegisterOptions { listen: a.listen, data_dir: a.data.path(), tokens: a.tokens, cert, name: a.name };
+            let opts = RegisterOptions {
+                listen: a.listen,
+                data_dir: a.data.path(),
+                tokens: a.tokens,
+                cert,
+                name: a.name,
+                metrics_listen: a.metrics_listen,
+            };
             regcenter::node::serve_register(opts).await?;
         }
         Command::Master(a) => {
@@ -354,6 +372,7 @@ async fn dispatch(command: Command) -> Result<()> {
             regcenter::node::serve_master(opts).await?;
         }
         Command::Masters { conn, json } => print!("{}", regcenter::ops::masters(&conn.into_conn()?, json).await?),
+        Command::Stats { conn, json } => print!("{}", regcenter::ops::stats(&conn.into_conn()?, json).await?),
         Command::Services { conn, json } => print!("{}", regcenter::ops::services(&conn.into_conn()?, json).await?),
         Command::Run { conn, job, master, all, service, retries, input, timeout, json } => {
             if !(timeout.is_finite() && timeout > 0.0) {

@@ -11,6 +11,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// How often changed statistics are pushed to each register.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why one connection attempt ended.
 enum Ended {
     /// Could not connect; retry per the knobs.
@@ -157,6 +160,9 @@ async fn serve(
     let mut announce = inner.announce.subscribe();
     let mut services = inner.registry.changes();
     services.mark_unchanged();
+    let metrics = inner.registry.runtime().metrics().clone();
+    let mut sent_version = u64::MAX;
+    let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
     let mut load = inner.load.subscribe();
     loop {
         tokio::select! {
@@ -191,6 +197,15 @@ async fn serve(
                 }
                 if let Err(e) = stream::write(send, &Message::Announce(inner.registry.all())).await {
                     return e.to_string();
+                }
+            }
+            _ = stats_tick.tick() => {
+                let v = metrics.version();
+                if v != sent_version {
+                    sent_version = v;
+                    if let Err(e) = stream::write(send, &Message::Stats(metrics.snapshot())).await {
+                        return e.to_string();
+                    }
                 }
             }
             changed = load.changed() => {

@@ -8,9 +8,11 @@
 //! - [`session`]: one master's connection: auth, control loop.
 //! - [`jobs`]: job streams, [`RemoteJob`], [`RemoteError`].
 //! - [`operator`]: operators' requests (queries, commands, relayed runs).
+//! - [`prometheus`]: statistics over HTTP in the Prometheus text format.
 
 pub mod jobs;
 pub mod operator;
+pub mod prometheus;
 pub mod session;
 pub mod table;
 
@@ -22,6 +24,7 @@ use crate::transport::tls::{self, TlsError, TransportSettings};
 use regcenter_protocol::frame::DEFAULT_MAX_FRAME;
 use regcenter_protocol::limits::JobLimits;
 use regcenter_protocol::message::Command;
+use regcenter_protocol::stats::Stats;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -220,6 +223,18 @@ impl Shared {
         self.masters.get(id).is_some_and(|m| m.commands.try_send(command).is_ok())
     }
 
+    /// Each master's statistics, and their sum.
+    pub(crate) fn stats(&self) -> (BTreeMap<String, Stats>, Stats) {
+        let mut total = Stats::default();
+        let mut each = BTreeMap::new();
+        for m in self.masters.all() {
+            let s = m.stats.read().map(|s| s.clone()).unwrap_or_default();
+            total.merge(&s);
+            each.insert(m.id.clone(), s);
+        }
+        (each, total)
+    }
+
     pub(crate) fn master_tokens(&self) -> Vec<String> {
         match &self.cfg.master_tokens {
             Some(t) => t.clone(),
@@ -352,6 +367,11 @@ impl Register {
     /// Sends a command to one master; false if it is not connected or its queue is full.
     pub fn send_command(&self, id: &str, command: Command) -> bool {
         self.shared.send_command(id, command)
+    }
+
+    /// Call and job statistics per master (as they last reported), and the total.
+    pub fn stats(&self) -> (BTreeMap<String, Stats>, Stats) {
+        self.shared.stats()
     }
 
     /// QUIC statistics of the connection to master `id` (bytes sent, …).

@@ -72,6 +72,10 @@ async fn request(shared: Arc<Shared>, mut send: quinn::SendStream, recv: quinn::
         Request::Services => {
             let _ = stream::write(&mut send, &reply(serde_json::to_value(shared.services_masters()).unwrap_or_default())).await;
         }
+        Request::Stats => {
+            let (masters, total) = shared.stats();
+            let _ = stream::write(&mut send, &reply(serde_json::json!({ "masters": masters, "total": total }))).await;
+        }
         Request::Tell { master, command } => {
             let sent = match master {
                 Some(id) => usize::from(shared.send_command(&id, command)),

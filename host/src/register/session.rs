@@ -73,6 +73,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         open: AtomicU32::new(0),
         max_jobs: hello.max_jobs,
         commands: cmd_tx,
+        stats: RwLock::default(),
     });
     if let Some(old) = shared.masters.insert(master.clone()) {
         tracing::info!(master = %old.id, "a newer connection took over this node id");
@@ -169,6 +170,11 @@ async fn control_loop(
                         let _ = shared.events.send(RegisterEvent::ServicesChanged { id: master.id.clone() });
                     }
                     Message::Load(n) => master.reported.store(n, Ordering::Relaxed),
+                    Message::Stats(st) => {
+                        if let Ok(mut s) = master.stats.write() {
+                            *s = st;
+                        }
+                    }
                     Message::Command(c) => {
                         let _ = shared.events.send(RegisterEvent::Cmd { id: master.id.clone(), command: c });
                     }

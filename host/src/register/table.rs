@@ -52,6 +52,8 @@ pub struct MasterConn {
     pub max_jobs: u32,
     /// Commands to write on its control stream.
     pub commands: mpsc::Sender<Command>,
+    /// The call and job statistics it last reported.
+    pub stats: RwLock<regcenter_protocol::stats::Stats>,
 }
 
 impl MasterConn {

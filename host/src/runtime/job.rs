@@ -313,6 +313,7 @@ pub fn start(
     limits: JobLimits,
     lookup: Arc<dyn ServiceLookup>,
     label: Arc<str>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> RunningJob {
     let (ev_tx, ev_rx) = mpsc::channel(JOB_EVENT_BUFFER);
     let (in_tx, in_rx) = mpsc::channel(JOB_INBOX_BUFFER);
@@ -320,7 +321,9 @@ pub fn start(
     let state_ctl = ctl.clone();
     tokio::spawn(async move {
         let final_tx = ev_tx.clone();
+        let started = Instant::now();
         let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label).await;
+        metrics.record_job(started.elapsed(), outcome.is_ok());
         let last = match outcome {
             Ok(items) => JobEvent::Done { items },
             Err(e) => JobEvent::Failed(e),

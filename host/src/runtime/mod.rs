@@ -80,6 +80,7 @@ struct JobCache {
 }
 
 struct Inner {
+    metrics: Arc<crate::metrics::Metrics>,
     engines: Engines,
     cfg: RuntimeConfig,
     job_linker: Linker<JobState>,
@@ -131,7 +132,21 @@ impl Runtime {
         imports::add_services(&mut service_linker).map_err(linker_err)?;
         imports::add_service_log(&mut service_linker).map_err(linker_err)?;
 
-        Ok(Self { inner: Arc::new(Inner { engines, cfg, job_linker, service_linker, jobs: Mutex::new(JobCache::default()) }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                metrics: Default::default(),
+                engines,
+                cfg,
+                job_linker,
+                service_linker,
+                jobs: Mutex::new(JobCache::default()),
+            }),
+        })
+    }
+
+    /// Call and job statistics of this runtime.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
 
     /// The configuration in force.
@@ -172,6 +187,7 @@ impl Runtime {
             grants,
             call_deadline: self.inner.cfg.service_call_deadline,
             memory: self.inner.cfg.service_memory,
+            metrics: self.inner.metrics.clone(),
         }
     }
 
@@ -285,7 +301,7 @@ impl Runtime {
     /// by this runtime's ceiling).
     pub fn start_job(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {
         let label: Arc<str> = Arc::from(format!("job-{}", &hex(&job.sha256)[..12]));
-        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label)
+        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label, self.inner.metrics.clone())
     }
 
     /// Prepares and starts a job; a job that cannot be prepared yields a

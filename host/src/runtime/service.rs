@@ -64,6 +64,8 @@ pub struct ServiceSettings {
     pub call_deadline: Duration,
     /// Linear-memory cap per instance.
     pub memory: u64,
+    /// Where calls are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Store data of a service instance.
@@ -238,7 +240,11 @@ impl LoadedService {
             method: self.exports.qualified(func),
             message: e.to_string(),
         })?;
-        let results = self.call_vals(func, params, ctx).await?;
+        let started = Instant::now();
+        let results = self.call_vals(func, params, ctx).await;
+        let ok = matches!(&results, Ok(v) if !matches!(v.as_slice(), [Val::Result(Err(_))]));
+        self.settings.metrics.record_call(&self.name, &f.name, started.elapsed(), ok);
+        let results = results?;
         match results.as_slice() {
             [] => Ok(Value::Null),
             [Val::Result(Ok(v))] => Ok(v.as_deref().map(values::from_val).unwrap_or(Value::Null)),
