@@ -226,3 +226,34 @@ fn stats_and_prometheus_metrics_count_calls_per_master() {
     assert!(body.contains(r#"regcenter_service_calls_errors_total{master="m-stats",service="user-service",method="update-user"} 1"#), "{body}");
     assert!(body.contains(r#"regcenter_jobs_total{master="m-stats"} 4"#), "{body}");
 }
+
+#[test]
+fn a_config_file_holds_the_same_settings_as_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg_cfg = d.join("register.toml");
+    std::fs::write(&reg_cfg, format!("listen = \"127.0.0.1:0\"\ndata-dir = {:?}\n", d.to_str().unwrap())).unwrap();
+    let reg = spawn(&["register", "--config", reg_cfg.to_str().unwrap()]);
+    let line = wait_line(&reg, "the register's address", |l| l.starts_with("register listening on 127.0.0.1:"));
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let master_cfg = d.join("master.toml");
+    std::fs::write(
+        &master_cfg,
+        format!(
+            "connect = [\"127.0.0.1:{port}\"]\nservice = [\"hello-world\", \"user-service\"]\nnode-name = \"m-cfg\"\nmax-jobs = 7\ndata-dir = {:?}\n",
+            d.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let m = spawn(&["master", "--config", master_cfg.to_str().unwrap()]);
+    wait_line(&m, "the configured master", |l| l.starts_with("connected to"));
+    let masters = masters_json(d, port);
+    assert_eq!(masters[0]["id"], "m-cfg");
+    assert_eq!(masters[0]["max_jobs"], 7);
+    assert_eq!(masters[0]["services"].as_array().unwrap().len(), 2);
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "listen = ").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["register", "--config", bad.to_str().unwrap()]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("invalid config"), "{}", text(&out.stderr));
+}

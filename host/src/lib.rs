@@ -18,6 +18,7 @@
 //! - [`client`]: the operator API over QUIC (used by the CLI).
 //! - [`embedded`]: components built into the binary.
 //! - [`local`]: the `local` and `inspect` commands (no network).
+//! - [`config`]: the optional TOML config file.
 //! - [`node`]: the `register` and `master` commands.
 //! - [`ops`]: the operator commands (`masters`, `services`, `run`, `call`, `tell`, `token`).
 //! - [`demo`]: the seed's demo timeline (examples and `regcenter demo`).
@@ -26,6 +27,7 @@
 //! as [`protocol`].
 
 pub mod client;
+pub mod config;
 pub mod demo;
 pub mod embedded;
 pub mod error;

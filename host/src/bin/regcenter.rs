@@ -14,6 +14,9 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "regcenter", version, about, long_about = None)]
 struct Cli {
+    /// A TOML file with the same settings as the flags (`listen = "…"`, `max-jobs = 8`, …).
+    #[arg(long, global = true, env = "REGCENTER_CONFIG")]
+    config: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, env = "REGCENTER_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -200,7 +203,7 @@ struct MasterArgs {
     #[command(flatten)]
     services: Services,
     /// Service metadata, NAME:KEY=VALUE (repeatable).
-    #[arg(long, value_name = "NAME:KEY=VALUE")]
+    #[arg(long, value_name = "NAME:KEY=VALUE", env = "REGCENTER_META", value_delimiter = ',')]
     meta: Vec<String>,
     /// The master's node id (default: a random id kept in the data dir).
     #[arg(long, env = "REGCENTER_NODE_NAME")]
@@ -311,7 +314,7 @@ impl DataDirArg {
 #[derive(Args)]
 struct Services {
     /// A service to host: NAME=FILE, or NAME of a built plugin. Repeatable.
-    #[arg(long = "service", value_name = "NAME=FILE")]
+    #[arg(long = "service", value_name = "NAME=FILE", env = "REGCENTER_SERVICE", value_delimiter = ',')]
     specs: Vec<String>,
 }
 
@@ -325,11 +328,37 @@ fn init_logs(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Applies `--config FILE` (or `REGCENTER_CONFIG`) before the flags are
+/// parsed: each key sets its flag's environment variable unless already set.
+fn apply_config() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1).cloned());
+    let from_eq = args.iter().find_map(|a| a.strip_prefix("--config=").map(String::from));
+    let Some(path) = from_args.or(from_eq).or_else(|| std::env::var("REGCENTER_CONFIG").ok()) else { return Ok(()) };
+    for (k, v) in regcenter::config::read(std::path::Path::new(&path))? {
+        if std::env::var_os(&k).is_none() {
+            // Still single-threaded: no runtime has started yet.
+            std::env::set_var(k, v);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    if let Err(e) = apply_config() {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     init_logs(&cli.log_format);
-    match dispatch(cli.command).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
