@@ -169,6 +169,31 @@ fn operator_credentials_are_checked() {
     assert!(text(&out.stderr).contains("master tokens cannot act as operators"), "{}", text(&out.stderr));
     let out = cli(d, port, &["masters", "--insecure"]);
     assert!(out.status.success(), "insecure still authenticates with the data dir's operator token: {}", text(&out.stderr));
+    let cert = std::fs::read_to_string(d.join("register-main.pem")).unwrap();
+    let fp = regcenter::transport::tls::fingerprint(&cert).unwrap();
+    let out = cli(d, port, &["masters", "--fingerprint", &fp]);
+    assert!(out.status.success(), "pinned: {}", text(&out.stderr));
+    let out = cli(d, port, &["masters", "--fingerprint", &"0".repeat(64)]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("does not match the pinned"), "{}", text(&out.stderr));
+    let ca = d.join("ca.pem");
+    let out = cli(d, port, &["masters", "--trust", ca.to_str().unwrap()]);
+    assert!(out.status.success(), "trusted CA: {}", text(&out.stderr));
+    let token_file = d.join("op.token");
+    std::fs::write(&token_file, "wrong\n").unwrap();
+    let out = cli(d, port, &["masters", "--token-file", token_file.to_str().unwrap()]);
+    assert!(!out.status.success(), "the token file is used");
+}
+
+#[test]
+fn operator_tokens_can_be_given_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = spawn(&["register", "--listen", "127.0.0.1:0", "--operator-token", "op-secret", "--data-dir", d.to_str().unwrap()]);
+    let line = wait_line(&p, "the register's address", |l| l.starts_with("register listening on"));
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(cli(d, port, &["masters", "--token", "op-secret"]).status.success());
+    assert!(!cli(d, port, &["masters"]).status.success(), "the data dir's operator token is not accepted now");
 }
 
 #[test]

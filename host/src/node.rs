@@ -82,6 +82,8 @@ pub struct RegisterOptions {
     pub data_dir: PathBuf,
     /// Master tokens (empty: the data dir's, generated at first use).
     pub tokens: Vec<String>,
+    /// Operator tokens (empty: the data dir's, generated at first use).
+    pub operator_tokens: Vec<String>,
     /// Certificate and key files instead of the data dir's CA-signed pair.
     pub cert: Option<(PathBuf, PathBuf)>,
     /// The register's name (its certificate in the data dir).
@@ -96,6 +98,9 @@ pub async fn serve_register(opts: RegisterOptions) -> Result<(), NodeError> {
     cfg.name = opts.name;
     if !opts.tokens.is_empty() {
         cfg.master_tokens = Some(opts.tokens);
+    }
+    if !opts.operator_tokens.is_empty() {
+        cfg.operator_tokens = Some(opts.operator_tokens);
     }
     if let Some((cert, key)) = &opts.cert {
         cfg.cert = Some(CertPair { cert_pem: read_text(cert)?, key_pem: read_text(key)? });

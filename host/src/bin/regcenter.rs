@@ -179,6 +179,9 @@ struct RegisterArgs {
     /// Master token(s) to accept (default: the data dir's, generated at first use).
     #[arg(long = "token", env = "REGCENTER_TOKEN", value_delimiter = ',')]
     tokens: Vec<String>,
+    /// Operator token(s) to accept (default: the data dir's, generated at first use).
+    #[arg(long = "operator-token", env = "REGCENTER_OPERATOR_TOKENS", value_delimiter = ',')]
+    operator_tokens: Vec<String>,
     /// Certificate PEM to serve instead of the data dir's (needs --key).
     #[arg(long, env = "REGCENTER_CERT", requires = "key")]
     cert: Option<PathBuf>,
@@ -375,6 +378,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 listen: a.listen,
                 data_dir: a.data.path(),
                 tokens: a.tokens,
+                operator_tokens: a.operator_tokens,
                 cert,
                 name: a.name,
                 metrics_listen: a.metrics_listen,
