@@ -13,6 +13,9 @@ use std::thread::JoinHandle;
 use wasmtime::component::Component;
 use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// Bytes of each job slot's linear memory kept resident between jobs.
+const JOB_KEEP_RESIDENT: usize = 2 << 20;
+
 /// Settings of the engines.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -82,7 +85,12 @@ impl Engines {
             .max_memories_per_component(4)
             .max_tables_per_component(8)
             .max_core_instances_per_component(16)
-            .max_memory_size(cfg.job_memory_max as usize);
+            .max_memory_size(cfg.job_memory_max as usize)
+            // Reset a slot's first pages with memset instead of decommitting
+            // them: a fresh job then touches warm pages, not page faults.
+            .linear_memory_keep_resident(JOB_KEEP_RESIDENT)
+            .table_keep_resident(JOB_KEEP_RESIDENT / 16)
+            .async_stack_keep_resident(JOB_KEEP_RESIDENT / 8);
         let mut job_cfg = base_config(cache.clone());
         job_cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let jobs = Engine::new(&job_cfg).map_err(|e| LoadError::Instantiate { message: format!("job engine: {e}") })?;
