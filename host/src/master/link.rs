@@ -166,16 +166,11 @@ async fn serve(
     let mut load = inner.load.subscribe();
     loop {
         tokio::select! {
-            msg = reader.next() => {
+            msg = stream::next_control(reader, conn, |m| state.accept(m)) => {
                 let msg = match msg {
-                    Ok(Some(m)) => m,
-                    Ok(None) => return "control stream closed".into(),
-                    Err(e) => return conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string()),
+                    Ok(m) => m,
+                    Err(reason) => return reason,
                 };
-                if let Err(e) = state.accept(&msg) {
-                    conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
-                    return e.to_string();
-                }
                 if let Message::Command(cmd) = msg {
                     inner.handle_command(key, cmd);
                 }

@@ -31,7 +31,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
         }
     };
     let authed = tokio::time::timeout(shared.cfg.auth_timeout, authenticate(&shared, &conn)).await;
-    let (peer, mut send, reader) = match authed {
+    let (peer, mut send, reader, state) = match authed {
         Ok(Ok(a)) => a,
         Ok(Err(reason)) => {
             tracing::warn!(%address, %reason, "master authentication failed");
@@ -57,7 +57,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
             tracing::info!(%address, "operator authenticated");
             let reason = super::operator::serve(shared.clone(), conn).await;
             tracing::debug!(%address, %reason, "operator disconnected");
-            drop((send, reader));
+            drop((send, reader, state));
             return;
         }
     };
@@ -82,7 +82,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
     tracing::info!(master = %master.id, %address, "master authenticated");
     let _ = shared.events.send(RegisterEvent::MasterAuthenticated { id: master.id.clone(), address: address.to_string() });
 
-    let reason = control_loop(&shared, &master, send, reader, cmd_rx).await;
+    let reason = control_loop(&shared, &master, send, reader, state, cmd_rx).await;
     if shared.masters.remove(&master.id, master.serial) {
         tracing::info!(master = %master.id, %reason, "master disconnected");
         let _ = shared.events.send(RegisterEvent::MasterDisconnected { id: master.id.clone(), reason });
@@ -98,7 +98,11 @@ enum Peer {
 }
 
 /// Reads and checks the hello. Errors are the reason sent to the peer.
-async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Peer, quinn::SendStream, MessageReader), String> {
+/// An authenticated control stream: who, its two halves, and the session
+/// state that has seen the hello (so a second hello is refused).
+type Authed = (Peer, quinn::SendStream, MessageReader, RegisterControl);
+
+async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<Authed, String> {
     let (mut send, recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
     let mut reader = MessageReader::new(recv, shared.cfg.max_control_frame);
     let mut state = RegisterControl::default();
@@ -118,13 +122,13 @@ async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<(Peer
             if hello.node_id.is_empty() || hello.node_id.len() > 128 {
                 return Err(refuse(&mut send, "invalid node id (1-128 bytes)".into()).await);
             }
-            Ok((Peer::Master(hello), send, reader))
+            Ok((Peer::Master(hello), send, reader, state))
         }
         Message::OperatorHello(h) => {
             if !token_matches(&h.token, &shared.operator_tokens()) {
                 return Err(refuse(&mut send, "invalid operator token (master tokens cannot act as operators)".into()).await);
             }
-            Ok((Peer::Operator, send, reader))
+            Ok((Peer::Operator, send, reader, state))
         }
         _ => Err(refuse(&mut send, "expected hello".into()).await),
     }
@@ -144,24 +148,16 @@ async fn control_loop(
     master: &Arc<MasterConn>,
     mut send: quinn::SendStream,
     mut reader: MessageReader,
+    mut state: RegisterControl,
     mut commands: mpsc::Receiver<regcenter_protocol::message::Command>,
 ) -> String {
-    let mut state = RegisterControl::default();
-    // The hello was checked by `authenticate`; feed the state machine one so
-    // that a second hello is refused.
-    let _ = state.accept(&Message::Hello(Hello { version: PROTOCOL_VERSION, token: String::new(), node_id: String::new(), max_jobs: 0, services: vec![] }));
     loop {
         tokio::select! {
-            msg = reader.next() => {
+            msg = stream::next_control(&mut reader, &master.conn, |m| state.accept(m)) => {
                 let msg = match msg {
-                    Ok(Some(m)) => m,
-                    Ok(None) => return "control stream closed".into(),
-                    Err(e) => return e.to_string(),
+                    Ok(m) => m,
+                    Err(reason) => return reason,
                 };
-                if let Err(e) = state.accept(&msg) {
-                    master.conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
-                    return e.to_string();
-                }
                 match msg {
                     Message::Announce(services) => {
                         if let Ok(mut s) = master.services.write() {

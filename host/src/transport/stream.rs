@@ -77,6 +77,26 @@ fn read_error(e: quinn::ReadError) -> StreamError {
     }
 }
 
+/// The next message of a control stream, checked by `accept` (a session
+/// state machine). On a protocol error the connection is closed with
+/// [`codes::PROTOCOL`]. `Err` is why the control loop ends.
+pub async fn next_control(
+    reader: &mut MessageReader,
+    conn: &quinn::Connection,
+    accept: impl FnOnce(&Message) -> Result<(), ProtocolError>,
+) -> Result<Message, String> {
+    let msg = match reader.next().await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err("control stream closed".into()),
+        Err(e) => return Err(conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string())),
+    };
+    if let Err(e) = accept(&msg) {
+        conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
+        return Err(e.to_string());
+    }
+    Ok(msg)
+}
+
 /// Writes one message.
 pub async fn write(send: &mut quinn::SendStream, msg: &Message) -> Result<(), StreamError> {
     let frame = msg.to_frame();
