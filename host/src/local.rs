@@ -64,7 +64,8 @@ pub fn parse_json(what: &'static str, text: Option<&str>) -> Result<Value, Local
     }
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, LocalError> {
+/// The bytes of a component file.
+pub fn read(path: &PathBuf) -> Result<Vec<u8>, LocalError> {
     std::fs::read(path).map_err(|e| LocalError::Io { path: path.display().to_string(), message: e.to_string() })
 }
 

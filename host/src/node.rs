@@ -193,7 +193,7 @@ pub async fn load_services(services: &[String], meta: &[String]) -> Result<Servi
     let registry = ServiceRegistry::new(Runtime::new(RuntimeConfig::default()).map_err(LocalError::from)?);
     for spec in services {
         let (name, path) = parse_spec(spec)?;
-        let bytes = std::fs::read(&path).map_err(|e| NodeError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let bytes = crate::local::read(&path)?;
         let opts = ServiceOptions { metadata: metadata.remove(&name).unwrap_or_default(), ..ServiceOptions::default() };
         registry.register(&name, bytes, opts).await.map_err(LocalError::from)?;
     }

@@ -26,14 +26,6 @@ pub enum OpsError {
     /// A bad argument.
     #[error("{0}")]
     Usage(String),
-    /// A file could not be read.
-    #[error("cannot read {path}: {message}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The OS error.
-        message: String,
-    },
     /// The job failed on some masters (their errors were printed).
     #[error("{failed} of {total} master(s) failed")]
     JobsFailed {
