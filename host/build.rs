@@ -9,8 +9,14 @@
 //! * Copies every component atomically to `<target>/plugins/<crate>.wasm` and
 //!   hands that directory to the crate as `REGCENTER_PLUGIN_DIR`.
 //!
+//! * Builds the Python and JavaScript guests in `plugins/python` and
+//!   `plugins/js` from source ([`foreign`]).
+//!
 //! Set `REGCENTER_SKIP_GUEST_BUILD=1` to skip the guest build (clippy, fuzz,
 //! IDEs); the directory is still exported and whatever it holds is used.
+
+#[path = "build/foreign.rs"]
+mod foreign;
 
 use std::env;
 use std::fs;
@@ -36,6 +42,10 @@ fn main() {
         println!("cargo:rerun-if-changed={}", member.join("src").display());
         println!("cargo:rerun-if-changed={}", member.join("Cargo.toml").display());
     }
+    for dir in foreign::watched(&root) {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
+    println!("cargo:rerun-if-env-changed=PYTHON");
 
     if env::var_os("REGCENTER_SKIP_GUEST_BUILD").is_some_and(|v| !v.is_empty() && v != "0") {
         println!("cargo:warning=REGCENTER_SKIP_GUEST_BUILD is set: plugins were not rebuilt");
@@ -62,6 +72,11 @@ fn main() {
         if path.extension().is_some_and(|e| e == "wasm") {
             copy_atomically(&path, &out.join(path.file_name().expect("file name")));
         }
+    }
+
+    let errors = foreign::build_all(&foreign::Paths { root, build: build_dir, out });
+    if !errors.is_empty() {
+        panic!("building the Python/JavaScript guests failed:\n\n{}", errors.join("\n\n"));
     }
 }
 

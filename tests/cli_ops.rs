@@ -282,3 +282,39 @@ fn a_config_file_holds_the_same_settings_as_the_flags() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("invalid config"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn one_master_serves_rust_python_and_javascript_services_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_reg, port) = start_register(d);
+    let _m = start_master(d, port, "polyglot", &["hello-world", "hello_world_py", "user_service_js"]);
+    let names: Vec<String> =
+        masters_json(d, port)[0]["services"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["hello-world", "hello_world_py", "user_service_js"]);
+
+    let mut greetings = Vec::new();
+    for service in ["hello-world", "hello_world_py"] {
+        let out = cli(d, port, &["call", service, "sayHello2", r#"{"name":"Lin"}"#]);
+        assert!(out.status.success(), "{service}: {}", text(&out.stderr));
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["date"].as_str().unwrap().starts_with(&common::utc_today()), "{v}");
+        v.as_object_mut().unwrap().remove("date");
+        greetings.push(v);
+    }
+    assert_eq!(greetings[0]["name"], "Lin");
+    assert_eq!(greetings[1], greetings[0]);
+
+    // The JS service keeps state across calls arriving over the network.
+    let out = cli(d, port, &["call", "user_service_js", "createUser", r#"{"name":"Zed","email":"z@x"}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"], 3);
+    let out = cli(d, port, &["run", "--job", "list-users", "--service", "user_service_js", "--input", r#"{"service":"user_service_js"}"#, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: Value = serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    let users: Vec<&str> = first["item"].as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(users, ["Alice", "Bob", "Zed"]);
+    let out = cli(d, port, &["call", "user_service_js", "updateUser", r#"{"id":99,"data":{}}"#]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("User not found"), "{}", text(&out.stderr));
+}

@@ -4,21 +4,11 @@
 
 mod common;
 
-use common::{plugin, registry_with};
-use regcenter::{JobError, JobEvent, JobLimits, Limit, LoadError, ServiceOptions, ServiceRegistry};
+use common::{plugin, registry_with, run};
+use regcenter::{JobError, JobEvent, JobLimits, Limit, LoadError, ServiceOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn run(reg: &ServiceRegistry, job: &str, input: Value, limits: JobLimits) -> (Vec<Value>, Result<u64, JobError>) {
-    match reg.run_job(&plugin(job), input.to_string(), limits).await {
-        Ok(running) => {
-            let (items, _logs, outcome) = running.collect().await;
-            (items.iter().map(|i| serde_json::from_str(i).expect("items are JSON")).collect(), outcome)
-        }
-        Err(e) => (Vec::new(), Err(e)),
-    }
-}
 
 #[tokio::test]
 async fn greet_emits_say_hello_then_say_hello2() {

@@ -17,6 +17,7 @@
 //! - [`master`]: the master node: links to registers, job execution.
 //! - [`client`]: the operator API over QUIC (used by the CLI).
 //! - [`embedded`]: components built into the binary.
+//! - [`hosting`]: what a node hosts: service, metadata and WASI grant specs.
 //! - [`local`]: the `local` and `inspect` commands (no network).
 //! - [`config`]: the optional TOML config file.
 //! - [`node`]: the `register` and `master` commands.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod demo;
 pub mod embedded;
 pub mod error;
+pub mod hosting;
 pub mod limits;
 pub mod local;
 pub mod master;

@@ -2,14 +2,12 @@
 //! Each builds its node from options, prints one readable line per event on
 //! stdout, and runs until Ctrl-C (SIGINT) or SIGTERM.
 
-use crate::local::{parse_spec, LocalError};
+use crate::hosting::{HostError, HostSpec};
+use crate::local::LocalError;
 use crate::master::{Master, MasterConfig, MasterError, MasterEvent};
 use crate::register::{Register, RegisterConfig, RegisterError, RegisterEvent};
-use crate::registry::ServiceOptions;
 use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
 use crate::transport::tls::{TlsError, Trust};
-use crate::{Runtime, RuntimeConfig, ServiceRegistry};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,14 +18,6 @@ pub enum NodeError {
     /// Bad option value.
     #[error("{0}")]
     Usage(String),
-    /// A file could not be read.
-    #[error("cannot read {path}: {message}")]
-    Io {
-        /// The path.
-        path: String,
-        /// The OS error.
-        message: String,
-    },
     /// The register failed to start.
     #[error(transparent)]
     Register(#[from] RegisterError),
@@ -37,6 +27,9 @@ pub enum NodeError {
     /// Loading services failed.
     #[error(transparent)]
     Local(#[from] LocalError),
+    /// The services to host could not be loaded.
+    #[error(transparent)]
+    Host(#[from] HostError),
     /// The data directory failed.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
@@ -70,7 +63,8 @@ impl TrustOptions {
 }
 
 fn read_text(p: &PathBuf) -> Result<String, NodeError> {
-    std::fs::read_to_string(p).map_err(|e| NodeError::Io { path: p.display().to_string(), message: e.to_string() })
+    let bytes = crate::hosting::read(p)?;
+    String::from_utf8(bytes).map_err(|_| NodeError::Usage(format!("{} is not UTF-8 text", p.display())))
 }
 
 /// Options of `regcenter register`.
@@ -147,10 +141,8 @@ pub fn describe_register_event(e: &RegisterEvent) -> String {
 pub struct MasterOptions {
     /// Registers to connect to (`host:port`).
     pub connect: Vec<String>,
-    /// Services: `NAME=FILE` or a built plugin's name.
-    pub services: Vec<String>,
-    /// Metadata: `NAME:KEY=VALUE`.
-    pub meta: Vec<String>,
+    /// Services, their metadata and WASI grants.
+    pub services: HostSpec,
     /// Node id.
     pub name: Option<String>,
     /// Retry attempts (`None`: unlimited).
@@ -181,35 +173,13 @@ pub fn split_host_port(s: &str) -> Result<(String, u16), NodeError> {
     Ok((host.to_string(), port))
 }
 
-/// The service registry of a master from `--service` and `--meta` options.
-pub async fn load_services(services: &[String], meta: &[String]) -> Result<ServiceRegistry, NodeError> {
-    let mut metadata: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for m in meta {
-        let bad = || NodeError::Usage(format!("invalid --meta '{m}': expected NAME:KEY=VALUE"));
-        let (name, kv) = m.split_once(':').ok_or_else(bad)?;
-        let (k, v) = kv.split_once('=').ok_or_else(bad)?;
-        metadata.entry(name.to_string()).or_default().insert(k.to_string(), v.to_string());
-    }
-    let registry = ServiceRegistry::new(Runtime::new(RuntimeConfig::default()).map_err(LocalError::from)?);
-    for spec in services {
-        let (name, path) = parse_spec(spec)?;
-        let bytes = crate::local::read(&path)?;
-        let opts = ServiceOptions { metadata: metadata.remove(&name).unwrap_or_default(), ..ServiceOptions::default() };
-        registry.register(&name, bytes, opts).await.map_err(LocalError::from)?;
-    }
-    if let Some(unknown) = metadata.keys().next() {
-        return Err(NodeError::Usage(format!("--meta names service '{unknown}', which is not hosted")));
-    }
-    Ok(registry)
-}
-
 /// Runs a master until interrupted.
 pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     if opts.connect.is_empty() {
         return Err(NodeError::Usage("give at least one --connect HOST:PORT".into()));
     }
     let targets: Vec<(String, u16)> = opts.connect.iter().map(|c| split_host_port(c)).collect::<Result<_, _>>()?;
-    let registry = load_services(&opts.services, &opts.meta).await?;
+    let registry = opts.services.load().await?;
     DataDir::open(&opts.data_dir)?.tokens(TokenKind::Master)?;
     let mut cfg = MasterConfig::new(&opts.data_dir);
     cfg.node_id = opts.name;

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use regcenter::runtime::engine::EngineConfig;
-use regcenter::{Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
+use regcenter::{JobError, JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,6 +48,17 @@ pub async fn registry_with(names: &[&str]) -> ServiceRegistry {
         reg.register(name, plugin(name), ServiceOptions::default()).await.expect("register");
     }
     reg
+}
+
+/// Runs built job `job` on `reg` and collects its items (as JSON) and outcome.
+pub async fn run(reg: &ServiceRegistry, job: &str, input: Value, limits: JobLimits) -> (Vec<Value>, Result<u64, JobError>) {
+    match reg.run_job(&plugin(job), input.to_string(), limits).await {
+        Ok(running) => {
+            let (items, _logs, outcome) = running.collect().await;
+            (items.iter().map(|i| serde_json::from_str(i).expect("items are JSON")).collect(), outcome)
+        }
+        Err(e) => (Vec::new(), Err(e)),
+    }
 }
 
 /// Today's date in UTC, `YYYY-MM-DD`.

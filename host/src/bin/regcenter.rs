@@ -205,9 +205,6 @@ struct MasterArgs {
     connect: Vec<String>,
     #[command(flatten)]
     services: Services,
-    /// Service metadata, NAME:KEY=VALUE (repeatable).
-    #[arg(long, value_name = "NAME:KEY=VALUE", env = "REGCENTER_META", value_delimiter = ',')]
-    meta: Vec<String>,
     /// The master's node id (default: a random id kept in the data dir).
     #[arg(long, env = "REGCENTER_NODE_NAME")]
     name: Option<String>,
@@ -319,6 +316,21 @@ struct Services {
     /// A service to host: NAME=FILE, or NAME of a built plugin. Repeatable.
     #[arg(long = "service", value_name = "NAME=FILE", env = "REGCENTER_SERVICE", value_delimiter = ',')]
     specs: Vec<String>,
+    /// Service metadata, NAME:KEY=VALUE (repeatable).
+    #[arg(long, value_name = "NAME:KEY=VALUE", env = "REGCENTER_META", value_delimiter = ',')]
+    meta: Vec<String>,
+    /// Grant service NAME an environment variable (repeatable; default: empty environment).
+    #[arg(long, value_name = "NAME:KEY=VALUE")]
+    grant_env: Vec<String>,
+    /// Grant service NAME a host directory at GUEST_DIR, read-only unless `:rw` (repeatable; default: no filesystem).
+    #[arg(long, value_name = "NAME:HOST_DIR=GUEST_DIR[:rw]")]
+    grant_dir: Vec<String>,
+}
+
+impl Services {
+    fn spec(self) -> regcenter::hosting::HostSpec {
+        regcenter::hosting::HostSpec { services: self.specs, meta: self.meta, grant_env: self.grant_env, grant_dir: self.grant_dir }
+    }
 }
 
 fn init_logs(format: &str) {
@@ -391,8 +403,7 @@ async fn dispatch(command: Command) -> Result<()> {
             }
             let opts = MasterOptions {
                 connect: a.connect,
-                services: a.services.specs,
-                meta: a.meta,
+                services: a.services.spec(),
                 name: a.name,
                 retry_attempts: a.retry_attempts,
                 retry_delay: Duration::from_secs_f64(a.retry_delay),
@@ -453,7 +464,7 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
         Command::Local(Local::Call { services, service, method, args }) => {
-            let out = regcenter::local::call(&services.specs, &service, &method, args.as_deref()).await?;
+            let out = regcenter::local::call(&services.spec(), &service, &method, args.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Local(Local::Run { services, job, input, timeout }) => {
@@ -461,7 +472,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 anyhow::bail!("--timeout must be a positive number of seconds");
             }
             let limits = JobLimits { deadline: Duration::from_secs_f64(timeout), ..JobLimits::default() };
-            regcenter::local::run(&services.specs, &job, input.as_deref(), limits, &mut std::io::stdout()).await?;
+            regcenter::local::run(&services.spec(), &job, input.as_deref(), limits, &mut std::io::stdout()).await?;
         }
     }
     Ok(())
