@@ -23,10 +23,12 @@
 //! - [`node`]: the `register` and `master` commands.
 //! - [`ops`]: the operator commands (`masters`, `services`, `run`, `call`, `tell`, `token`).
 //! - [`demo`]: the seed's demo timeline (examples and `regcenter demo`).
+//! - [`bench`]: `regcenter bench`: figures against a floor measured in the same run.
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
 
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;

@@ -140,6 +140,18 @@ enum Command {
         /// The component file (or the name of a built plugin, e.g. `greet`).
         file: String,
     },
+    /// Measure round trips, throughput, cold starts, fan-out and memory against a floor measured in the same run.
+    Bench {
+        /// Small counts: a smoke run of a few seconds (not for figures).
+        #[arg(long)]
+        quick: bool,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Worker threads of the bench process (default: one per core; 1: a single-threaded runtime).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -366,7 +378,17 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logs(&cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let builder = match &cli.command {
+        Command::Bench { threads: Some(1), .. } => tokio::runtime::Builder::new_current_thread(),
+        Command::Bench { threads: Some(n), .. } => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads((*n).max(1));
+            b
+        }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let mut builder = builder;
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -463,6 +485,15 @@ async fn dispatch(command: Command) -> Result<()> {
             }
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
+        Command::Bench { quick, json, threads } => {
+            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+            let report = regcenter::bench::run(regcenter::bench::BenchOptions { quick, threads }, &mut |step| eprintln!("bench: {step}")).await?;
+            if json {
+                println!("{}", serde_json::Value::Object(report));
+            } else {
+                print!("{}", regcenter::bench::table(&report));
+            }
+        }
         Command::Local(Local::Call { services, service, method, args }) => {
             let out = regcenter::local::call(&services.spec(), &service, &method, args.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);

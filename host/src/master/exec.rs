@@ -70,20 +70,34 @@ pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: q
     loop {
         tokio::select! {
             ev = job.next() => {
-                let msg = match ev {
-                    Some(JobEvent::Item(i)) => Message::Item(i),
-                    Some(JobEvent::Log(level, message)) => Message::Log { level: format!("{level:?}").to_lowercase(), message },
-                    Some(JobEvent::Done { items }) => {
-                        finish(&mut send, Message::Done(items)).await;
-                        return;
+                // Every event already waiting goes out in one write (one
+                // packet for a short job's items and its done).
+                let mut batch = Vec::new();
+                let mut next = ev;
+                let last = loop {
+                    let msg = match next {
+                        Some(JobEvent::Item(i)) => Message::Item(i),
+                        Some(JobEvent::Log(level, message)) => Message::Log { level: format!("{level:?}").to_lowercase(), message },
+                        Some(JobEvent::Done { items }) => break Some(Message::Done(items)),
+                        Some(JobEvent::Failed(error)) => break Some(Message::Failed(JobFailure::Job { error })),
+                        None => return,
+                    };
+                    batch.extend_from_slice(&msg.to_frame());
+                    if batch.len() >= BATCH_BYTES {
+                        break None;
                     }
-                    Some(JobEvent::Failed(error)) => {
-                        finish(&mut send, Message::Failed(JobFailure::Job { error })).await;
-                        return;
-                    }
-                    None => return,
+                    next = match job.try_next() {
+                        Some(ev) => Some(ev),
+                        None => break None,
+                    };
                 };
-                if stream::write(&mut send, &msg).await.is_err() {
+                if let Some(last) = last {
+                    batch.extend_from_slice(&last.to_frame());
+                    let _ = send.write_all(&batch).await;
+                    let _ = send.finish();
+                    return;
+                }
+                if send.write_all(&batch).await.is_err() {
                     // The register stopped the stream: the requester is gone.
                     job.cancel();
                     drain(&mut job).await;
@@ -153,6 +167,9 @@ async fn prepare(
     }
     runtime.prepare_job(&bytes, &lookup).await.map_err(|e| JobFailure::Job { error: JobError::Rejected(e) })
 }
+
+/// Events batched into one write at most (then the next write starts).
+const BATCH_BYTES: usize = 64 << 10;
 
 async fn finish(send: &mut quinn::SendStream, last: Message) {
     let _ = stream::write(send, &last).await;

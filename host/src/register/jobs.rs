@@ -35,6 +35,11 @@ impl JobModule {
     pub fn sha256(&self) -> [u8; 32] {
         self.sha256
     }
+
+    /// The component bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// A job running on a master. Dropping it cancels the job.
@@ -153,6 +158,9 @@ pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: 
     RemoteJob { master: id, events: rx, input: Some(in_tx) }
 }
 
+/// Frames coalesced into a job's first write at most.
+const FIRST_WRITE_BYTES: usize = 64 << 10;
+
 /// Runs the stream; returns the final event (`None` when the requester left).
 async fn pump(
     master: &MasterConn,
@@ -170,13 +178,27 @@ async fn pump(
         Err(e) => return Some(lost(e.to_string())),
     };
     let start = Message::JobStart(JobStart { sha256: hex(&module.sha256), size: module.bytes.len() as u64, input, limits });
-    if let Err(e) = stream::write(&mut send, &start).await {
+    // Input already queued (or already closed, as for a plain run) goes out
+    // with the start, in one write.
+    let mut first = start.to_frame();
+    let mut input_open = true;
+    while first.len() < FIRST_WRITE_BYTES {
+        match in_rx.try_recv() {
+            Ok(item) => first.extend_from_slice(&Message::Input(item).to_frame()),
+            Err(mpsc::error::TryRecvError::Disconnected) => {
+                first.extend_from_slice(&Message::InputEnd.to_frame());
+                input_open = false;
+                break;
+            }
+            Err(mpsc::error::TryRecvError::Empty) => break,
+        }
+    }
+    if let Err(e) = send.write_all(&first).await {
         return Some(lost(e.to_string()));
     }
     let mut reader = MessageReader::new(recv, max_frame);
     let mut state = RegisterJob::default();
     let mut items = 0u64;
-    let mut input_open = true;
     loop {
         tokio::select! {
             biased;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use wasmtime::component::Component;
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Bytes of each job slot's linear memory kept resident between jobs.
 const JOB_KEEP_RESIDENT: usize = 2 << 20;
@@ -43,7 +43,9 @@ impl Default for EngineConfig {
 /// `REGCENTER_CACHE_DIR`, else the user's cache directory.
 pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("REGCENTER_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
+        // wasmtime's cache wants an absolute path.
+        let dir = PathBuf::from(dir);
+        return Some(if dir.is_absolute() { dir } else { std::env::current_dir().map(|cwd| cwd.join(&dir)).unwrap_or(dir) });
     }
     directories::ProjectDirs::from("", "", "regcenter").map(|d| d.cache_dir().join("compiled"))
 }
@@ -89,6 +91,9 @@ impl Engines {
             // Reset a slot's first pages with memset instead of decommitting
             // them: a fresh job then touches warm pages, not page faults.
             .linear_memory_keep_resident(JOB_KEEP_RESIDENT)
+            // Where the kernel can tell (Linux 6.7+), reset only the pages
+            // a job dirtied instead of the whole resident prefix.
+            .pagemap_scan(Enabled::Auto)
             .table_keep_resident(JOB_KEEP_RESIDENT / 16)
             .async_stack_keep_resident(JOB_KEEP_RESIDENT / 8);
         let mut job_cfg = base_config(cache.clone());

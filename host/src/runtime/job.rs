@@ -265,6 +265,11 @@ impl RunningJob {
         self.events.recv().await
     }
 
+    /// The next event if one is already waiting (never waits).
+    pub fn try_next(&mut self) -> Option<JobEvent> {
+        self.events.try_recv().ok()
+    }
+
     /// Sends an item to the job (what it reads with `recv`). Fails when the
     /// job has ended or the input was closed.
     pub async fn send(&self, item: String) -> Result<(), String> {

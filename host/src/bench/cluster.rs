@@ -1,0 +1,299 @@
+//! The benchmark's nodes: one in-process register, a master hosting the Rust
+//! hello-world (`bench-0`), as many service-less masters as fan-out needs,
+//! and an operator; plus a register process for the memory figure.
+
+use super::samples::{time, Samples};
+use super::{err, limits, plugin, BenchError, CONNECT_PATIENCE};
+use crate::client::{Operator, OperatorConfig};
+use crate::master::{Master, MasterConfig};
+use crate::protocol::message::RunTarget;
+use crate::register::{JobModule, Register, RegisterConfig, RemoteEvent};
+use crate::runtime::engine::EngineConfig;
+use crate::{Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The node id of the master hosting hello-world.
+pub const MAIN: &str = "bench-0";
+
+/// Register, masters and the shared job runtime of the masters.
+pub struct Cluster {
+    register: Arc<Register>,
+    runtime: Runtime,
+    main: Master,
+    extra: Mutex<Vec<Master>>,
+    data_dir: std::path::PathBuf,
+}
+
+fn master(dir: &Path, id: &str, registry: ServiceRegistry) -> Result<Master, BenchError> {
+    let mut cfg = MasterConfig::new(dir);
+    cfg.node_id = Some(id.into());
+    cfg.max_jobs = 8192;
+    cfg.retry_delay = Duration::from_millis(100);
+    Master::new(cfg, registry).map_err(|e| BenchError(format!("master {id}: {e}")))
+}
+
+/// Polls `f` until it holds or the patience runs out.
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) -> Result<(), BenchError> {
+    let deadline = Instant::now() + CONNECT_PATIENCE;
+    while !f() {
+        if Instant::now() > deadline {
+            return Err(BenchError(format!("timed out waiting for {what}")));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+impl Cluster {
+    /// Starts the register and `bench-0`; the masters' runtime has `job_slots`
+    /// pooling slots and no disk cache (so a new module really compiles).
+    pub async fn start(dir: &Path, job_slots: usize) -> Result<Self, BenchError> {
+        let engine = EngineConfig { cache_dir: None, job_slots: job_slots as u32, ..EngineConfig::default() };
+        let runtime = Runtime::new(RuntimeConfig { engine, ..RuntimeConfig::default() }).map_err(|e| BenchError(e.to_string()))?;
+        let register = Register::start(RegisterConfig::new(([127, 0, 0, 1], 0).into(), dir)).await.map_err(|e| BenchError(e.to_string()))?;
+        let registry = ServiceRegistry::new(runtime.clone());
+        registry.register("hello-world", plugin("hello-world")?, ServiceOptions::default()).await.map_err(|e| BenchError(e.to_string()))?;
+        let main = master(dir, MAIN, registry)?;
+        main.connect("127.0.0.1", register.local_addr().port());
+        let register = Arc::new(register);
+        let r = register.clone();
+        wait_for("bench-0 to connect", || r.master(MAIN).is_some()).await?;
+        Ok(Self { register, runtime, main, extra: Mutex::new(Vec::new()), data_dir: dir.to_path_buf() })
+    }
+
+    /// An operator connected to the register.
+    pub async fn operator(&self) -> Result<Operator, BenchError> {
+        let cfg = OperatorConfig { data_dir: self.data_dir.clone(), token: None, trust: None };
+        Operator::connect(&self.register.local_addr().to_string(), &cfg).await.map_err(|e| BenchError(format!("operator: {e}")))
+    }
+
+    /// The register's API -> bench-0 -> done; the job must emit one item.
+    pub async fn job_1hop(&self, module: &JobModule, input: &str) -> Result<(), BenchError> {
+        let (items, outcome) = self.register.run_on_master(MAIN, module, input, limits()).collect().await;
+        check(items.len(), outcome.map_err(|e| e.to_string()))
+    }
+
+    /// Operator -> register -> bench-0 -> register -> operator.
+    pub async fn job_2hop(&self, op: &Operator, module: &JobModule, input: &str) -> Result<(), BenchError> {
+        let target = RunTarget::Master { id: MAIN.into() };
+        let mut run = op.run(target, module, module.bytes(), input.to_string(), limits()).await.map_err(err("operator run"))?;
+        let mut items = 0;
+        while let Some((_, ev)) = run.next().await.map_err(err("operator run"))? {
+            match ev {
+                RemoteEvent::Item(_) => items += 1,
+                RemoteEvent::Log { .. } => {}
+                RemoteEvent::Done { items: n } => return check(items, Ok(n)),
+                RemoteEvent::Failed(e) => return Err(BenchError(e.to_string())),
+            }
+        }
+        Err(BenchError("operator stream ended without done".into()))
+    }
+
+    /// The runtime alone: look up the warm job, new Store, instantiate, run, drop.
+    pub async fn local_jobs(&self, module: &JobModule, input: &str, n: usize) -> Result<Samples, BenchError> {
+        let registry = self.main.registry();
+        let lookup = registry.lookup();
+        self.runtime.prepare_job(module.bytes(), &lookup).await.map_err(|e| BenchError(e.to_string()))?;
+        let sha = module.sha256();
+        let mut s = Samples::default();
+        for _ in 0..n {
+            let (dt, outcome) = time(async {
+                let job = self.runtime.prepare_cached(&sha, &lookup).ok_or("job left the cache")?.map_err(|e| e.to_string())?;
+                let (items, _, outcome) = self.runtime.start_job(job, input.to_string(), limits(), lookup.clone()).collect().await;
+                check(items.len(), outcome.map_err(|e| e.to_string())).map_err(|e| e.0)
+            })
+            .await;
+            outcome.map_err(BenchError)?;
+            s.push(dt);
+        }
+        Ok(s)
+    }
+
+    /// Durations of `count` calls of `service`.sayHello from inside one job on bench-0.
+    pub async fn in_job_calls(&self, service: &str, count: u64) -> Result<Samples, BenchError> {
+        call_loop(self.main.registry(), service, count).await
+    }
+
+    /// `total` jobs with at most `in_flight` at a time through the register to bench-0.
+    pub async fn throughput(&self, module: &JobModule, input: &str, total: usize, in_flight: usize) -> Result<(Duration, usize), BenchError> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        let t0 = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..total {
+            let permit = gate.clone().acquire_owned().await.map_err(|e| BenchError(e.to_string()))?;
+            let (register, module, input) = (self.register.clone(), module.clone(), input.to_string());
+            set.spawn(async move {
+                let (items, outcome) = register.run_on_master(MAIN, &module, input, limits()).collect().await;
+                drop(permit);
+                check(items.len(), outcome.map_err(|e| e.to_string()))
+            });
+        }
+        let mut done = 0;
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| BenchError(e.to_string()))??;
+            done += 1;
+        }
+        Ok((t0.elapsed(), done))
+    }
+
+    /// Adds service-less masters until `n` are connected.
+    pub async fn grow_masters(&self, n: usize) -> Result<(), BenchError> {
+        let port = self.register.local_addr().port();
+        {
+            let mut extra = self.extra.lock().map_err(|_| BenchError("lock".into()))?;
+            while extra.len() + 1 < n {
+                let id = format!("bench-{}", extra.len() + 1);
+                let m = master(&self.data_dir, &id, ServiceRegistry::new(self.runtime.clone()))?;
+                m.connect("127.0.0.1", port);
+                extra.push(m);
+            }
+        }
+        let r = self.register.clone();
+        wait_for(&format!("{n} masters to connect"), || r.connected_masters().len() >= n).await
+    }
+
+    /// run_on_all_masters of a one-item job until every stream is done.
+    pub async fn fanout(&self, module: &JobModule, n: usize) -> Result<(), BenchError> {
+        let jobs = self.register.run_on_all_masters(module, json!({"count": 1}).to_string(), limits());
+        if jobs.len() != n {
+            return Err(BenchError(format!("fan-out reached {} masters, expected {n}", jobs.len())));
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for job in jobs {
+            set.spawn(async move {
+                let (items, outcome) = job.collect().await;
+                check(items.len(), outcome.map_err(|e| e.to_string()))
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.map_err(|e| BenchError(e.to_string()))??;
+        }
+        Ok(())
+    }
+
+    /// Starts `regcenter register` as a child process, connects every master
+    /// to it, and returns (RSS growth per master in bytes, masters).
+    pub async fn register_bytes_per_master(&self, dir: &Path) -> Result<(u64, usize), BenchError> {
+        let exe = std::env::current_exe().map_err(|e| BenchError(e.to_string()))?;
+        let mut child = Command::new(exe)
+            .args(["register", "--listen", "127.0.0.1:0", "--name", "rss", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| BenchError(format!("spawn register: {e}")))?;
+        let result = self.measure_rss(&mut child).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        result
+    }
+
+    async fn measure_rss(&self, child: &mut std::process::Child) -> Result<(u64, usize), BenchError> {
+        let stdout = child.stdout.take().ok_or_else(|| BenchError("no stdout".into()))?;
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).map_err(|e| BenchError(e.to_string()))?;
+        // Keep draining its event lines (a closed pipe would end it).
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        let addr = line.trim().strip_prefix("register listening on ").ok_or_else(|| BenchError(format!("register printed {line:?}")))?.to_string();
+        let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or_else(|| BenchError(format!("bad address {addr}")))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = rss_bytes(child.id())?;
+        let extra = self.extra.lock().map_err(|_| BenchError("lock".into()))?.len();
+        let masters = extra + 1;
+        self.main.connect("127.0.0.1", port);
+        for m in self.extra.lock().map_err(|_| BenchError("lock".into()))?.iter() {
+            m.connect("127.0.0.1", port);
+        }
+        let cfg = OperatorConfig { data_dir: self.data_dir.clone(), token: None, trust: None };
+        let op = Operator::connect(&addr, &cfg).await.map_err(err("operator"))?;
+        let deadline = Instant::now() + CONNECT_PATIENCE;
+        loop {
+            let n = op.masters().await.map_err(err("masters"))?.len();
+            if n >= masters {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError(format!("only {n} of {masters} masters reached the register process")));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(op);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = rss_bytes(child.id())?;
+        self.main.remove_connection("127.0.0.1", port);
+        for m in self.extra.lock().map_err(|_| BenchError("lock".into()))?.iter() {
+            m.remove_connection("127.0.0.1", port);
+        }
+        Ok((after.saturating_sub(before) / masters as u64, masters))
+    }
+
+    /// Closes every master and the register.
+    pub fn close(&self) {
+        self.main.close();
+        if let Ok(extra) = self.extra.lock() {
+            for m in extra.iter() {
+                m.close();
+            }
+        }
+        self.register.shutdown();
+    }
+}
+
+/// A job's outcome must be done with exactly one item.
+fn check(items: usize, outcome: Result<u64, String>) -> Result<(), BenchError> {
+    match outcome {
+        Ok(1) if items == 1 => Ok(()),
+        Ok(n) => Err(BenchError(format!("job ended with {n} items ({items} received), expected 1"))),
+        Err(e) => Err(BenchError(format!("job failed: {e}"))),
+    }
+}
+
+/// Resident set size of process `pid` (Linux `/proc`).
+fn rss_bytes(pid: u32) -> Result<u64, BenchError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| BenchError(format!("RSS of {pid}: {e}")))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| BenchError("no VmRSS".into()))
+}
+
+/// Runs the call-loop job against `service` on `registry`: per-call durations.
+async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Result<Samples, BenchError> {
+    let input = json!({"service": service, "method": "sayHello", "args": [], "count": count}).to_string();
+    let running = registry.run_job(&plugin("call-loop")?, input, limits()).await.map_err(|e| BenchError(e.to_string()))?;
+    let (items, _, outcome) = running.collect().await;
+    outcome.map_err(|e| BenchError(format!("call-loop on {service}: {e}")))?;
+    let nanos: Vec<u64> = items.first().and_then(|i| serde_json::from_str(i).ok()).ok_or_else(|| BenchError("call-loop emitted no durations".into()))?;
+    let mut s = Samples::default();
+    s.extend_nanos(nanos);
+    Ok(s)
+}
+
+/// In-job call latency to the same hello-world in Rust, Python and JavaScript
+/// (a runtime with the disk cache, so the big guests compile once per machine).
+pub async fn language_calls(count: u64) -> Result<Vec<(&'static str, Samples)>, BenchError> {
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(|e| BenchError(e.to_string()))?;
+    let registry = ServiceRegistry::new(runtime);
+    let guests = [("rust", "hello-world"), ("python", "hello_world_py"), ("js", "hello_world_js")];
+    for (_, name) in guests {
+        registry.register(name, plugin(name)?, ServiceOptions::default()).await.map_err(|e| BenchError(format!("{name}: {e}")))?;
+    }
+    let mut out = Vec::new();
+    for (lang, name) in guests {
+        out.push((lang, call_loop(&registry, name, count).await?));
+    }
+    Ok(out)
+}

@@ -1,0 +1,260 @@
+//! `regcenter bench`: latency, throughput, cold start, fan-out and memory
+//! figures, each next to a floor measured in the same run.
+//!
+//! Layout: one process on a tokio multi-thread runtime (one worker per core,
+//! threads not pinned) holds the register, the masters, the operator and the
+//! floor's echo server and relay, so job and floor samples pay the same
+//! thread wake-ups. Only `register_bytes_per_master` runs a register in its
+//! own process (this binary's `register` command), to read its RSS. Floor and
+//! job samples are taken in alternating batches.
+
+mod cluster;
+mod floor;
+mod samples;
+
+use crate::register::JobModule;
+use crate::transport::datadir::DataDir;
+use crate::JobLimits;
+use cluster::Cluster;
+use floor::Floor;
+use samples::{time, Samples};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// Small counts: a smoke run of a few seconds (CI), not for figures.
+    pub quick: bool,
+    /// Worker threads of the runtime the bench runs on (for the report).
+    pub threads: usize,
+}
+
+/// Counts per section.
+struct Plan {
+    batches: usize,
+    per_batch: usize,
+    in_job_calls: u64,
+    throughput_jobs: usize,
+    in_flight: usize,
+    cold_samples: usize,
+    fanout: Vec<usize>,
+    fanout_samples: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self { batches: 4, per_batch: 25, in_job_calls: 500, throughput_jobs: 1000, in_flight: 128, cold_samples: 2, fanout: vec![1, 32, 100], fanout_samples: 3 }
+        } else {
+            Self {
+                batches: 20,
+                per_batch: 250,
+                in_job_calls: 20_000,
+                throughput_jobs: 40_000,
+                in_flight: 512,
+                cold_samples: 10,
+                fanout: vec![1, 32, 1000],
+                fanout_samples: 15,
+            }
+        }
+    }
+}
+
+/// A failed benchmark step.
+#[derive(Debug, thiserror::Error)]
+#[error("bench: {0}")]
+pub struct BenchError(pub String);
+
+fn err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BenchError + '_ {
+    move |e| BenchError(format!("{what}: {e}"))
+}
+
+/// Reads a built plugin.
+fn plugin(name: &str) -> Result<Vec<u8>, BenchError> {
+    let path = crate::plugins::path(name);
+    std::fs::read(&path).map_err(|e| BenchError(format!("plugin {} missing ({e}); build the host first", path.display())))
+}
+
+/// A scratch data dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `bytes` with a custom section holding `tag`, so its hash is new.
+pub fn unique_module(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = format!("bench-unique-{tag}");
+    let name = &name[..name.len().min(100)];
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push((1 + name.len()) as u8); // size (< 128: one LEB128 byte)
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+    out
+}
+
+/// Runs every section and returns the report (insertion-ordered keys).
+pub async fn run(opts: BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Map<String, Value>, BenchError> {
+    let plan = Plan::new(opts.quick);
+    let started = Instant::now();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let scratch = Scratch(std::env::temp_dir().join(format!("regcenter-bench-{}-{nanos}", std::process::id())));
+    let dir = DataDir::open(&scratch.0).map_err(|e| BenchError(e.to_string()))?;
+    let mut r = Map::new();
+    r.insert("mode".into(), json!(if opts.quick { "quick" } else { "full" }));
+    r.insert("cores".into(), json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
+    let runtime = if opts.threads == 1 { "a single-threaded tokio runtime".to_string() } else { format!("a tokio runtime with {} worker threads", opts.threads) };
+    r.insert(
+        "layout".into(),
+        json!(format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; register_bytes_per_master: register in its own process")),
+    );
+
+    let call_service = JobModule::new(plugin("call-service")?);
+    let emit_one = JobModule::new(plugin("emit-flood")?);
+    let call_input = json!({"service": "hello-world", "method": "sayHello", "args": []}).to_string();
+    let max_masters = plan.fanout.iter().copied().max().unwrap_or(1);
+    let cluster = Cluster::start(&scratch.0, max_masters + 64).await?;
+    let floor = Floor::start(&dir).await.map_err(err("floor"))?;
+    let operator = cluster.operator().await?;
+
+    progress("round trips: floor and jobs in alternating batches");
+    let (mut f1, mut f2, mut j1, mut j2) = (Samples::default(), Samples::default(), Samples::default(), Samples::default());
+    // Warm: the module crosses once and is compiled once.
+    for _ in 0..20 {
+        cluster.job_1hop(&call_service, &call_input).await?;
+        cluster.job_2hop(&operator, &call_service, &call_input).await?;
+        floor.round_trip(1).await.map_err(err("floor"))?;
+        floor.round_trip(2).await.map_err(err("floor"))?;
+    }
+    for _ in 0..plan.batches {
+        for _ in 0..plan.per_batch {
+            f1.push(floor.round_trip(1).await.map_err(err("floor"))?);
+        }
+        for _ in 0..plan.per_batch {
+            j1.push(time(cluster.job_1hop(&call_service, &call_input)).await.0);
+        }
+        for _ in 0..plan.per_batch {
+            f2.push(floor.round_trip(2).await.map_err(err("floor"))?);
+        }
+        for _ in 0..plan.per_batch {
+            j2.push(time(cluster.job_2hop(&operator, &call_service, &call_input)).await.0);
+        }
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { (a / b * 100.0).round() / 100.0 } else { 0.0 };
+    r.insert("quic_floor_p50_us".into(), json!(f1.p50_us()));
+    r.insert("quic_floor_p99_us".into(), json!(f1.p99_us()));
+    r.insert("quic_floor2_p50_us".into(), json!(f2.p50_us()));
+    r.insert("job_rtt_1hop_p50_us".into(), json!(j1.p50_us()));
+    r.insert("job_rtt_1hop_p99_us".into(), json!(j1.p99_us()));
+    r.insert("job_rtt_1hop_ratio".into(), json!(ratio(j1.p50_us(), f1.p50_us())));
+    r.insert("job_rtt_2hop_p50_us".into(), json!(j2.p50_us()));
+    r.insert("job_rtt_2hop_ratio".into(), json!(ratio(j2.p50_us(), f2.p50_us())));
+
+    progress("local jobs and in-job service calls");
+    let local = cluster.local_jobs(&call_service, &call_input, plan.batches * plan.per_batch).await?;
+    r.insert("local_job_p50_us".into(), json!(local.p50_us()));
+    let calls = cluster.in_job_calls("hello-world", plan.in_job_calls).await?;
+    r.insert("service_call_p50_us".into(), json!(calls.p50_us()));
+
+    progress("throughput");
+    let (elapsed, done) = cluster.throughput(&call_service, &call_input, plan.throughput_jobs, plan.in_flight).await?;
+    r.insert("throughput_jobs_per_s".into(), json!((done as f64 / elapsed.as_secs_f64()).round()));
+    r.insert("throughput_in_flight".into(), json!(plan.in_flight));
+
+    progress("cold jobs");
+    let bytes = plugin("call-service")?;
+    let (mut cold, mut warm) = (Samples::default(), Samples::default());
+    for i in 0..plan.cold_samples {
+        let module = JobModule::new(unique_module(&bytes, &format!("{nanos}-{i}")));
+        cold.push(time(cluster.job_1hop(&module, &call_input)).await.0);
+        warm.push(time(cluster.job_1hop(&module, &call_input)).await.0);
+    }
+    r.insert("cold_job_bytes".into(), json!(bytes.len()));
+    r.insert("cold_job_ms".into(), json!(cold.p50_ms()));
+    r.insert("warm_after_cold_ms".into(), json!(warm.p50_ms()));
+
+    progress("fan-out and register memory per master");
+    let mut fanout = Map::new();
+    for &n in &plan.fanout {
+        cluster.grow_masters(n).await?;
+        let mut s = Samples::default();
+        cluster.fanout(&emit_one, n).await?; // warm the new masters
+        for _ in 0..plan.fanout_samples {
+            s.push(time(cluster.fanout(&emit_one, n)).await.0);
+        }
+        fanout.insert(n.to_string(), json!(s.p50_ms()));
+    }
+    r.insert("fanout_p50_ms".into(), Value::Object(fanout));
+    let (bytes_per_master, masters) = cluster.register_bytes_per_master(&scratch.0).await?;
+    r.insert("register_bytes_per_master".into(), json!(bytes_per_master));
+    r.insert("register_rss_masters".into(), json!(masters));
+
+    progress("service calls per guest language");
+    let langs = cluster::language_calls(plan.in_job_calls.min(5000)).await?;
+    for (lang, s) in langs {
+        r.insert(format!("service_call_{lang}_p50_us"), json!(s.p50_us()));
+    }
+    drop(operator);
+    cluster.close();
+    r.insert("bench_seconds".into(), json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0));
+    Ok(r)
+}
+
+/// The targets of the issue, for the table (`<=` unless noted).
+const TARGETS: &[(&str, &str)] = &[
+    ("job_rtt_1hop_ratio", "<= 1.5"),
+    ("job_rtt_2hop_ratio", "<= 1.5"),
+    ("local_job_p50_us", "<= 20"),
+    ("service_call_p50_us", "<= 2"),
+    ("throughput_jobs_per_s", ">= 50000"),
+    ("cold_job_ms", "<= 50"),
+    ("register_bytes_per_master", "<= 20000"),
+];
+
+/// The report as an aligned text table.
+pub fn table(r: &Map<String, Value>) -> String {
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for (k, v) in r {
+        match v {
+            Value::Object(m) => {
+                for (n, x) in m {
+                    let target = match (k.as_str(), n.as_str()) {
+                        ("fanout_p50_ms", "32") => "<= 1",
+                        ("fanout_p50_ms", "1000") => "<= 30",
+                        _ => "",
+                    };
+                    rows.push((format!("{k}[{n}]"), x.to_string(), target.into()));
+                }
+            }
+            Value::String(s) if k == "layout" => rows.push((k.clone(), s.clone(), String::new())),
+            other => {
+                let target = TARGETS.iter().find(|(name, _)| name == k).map(|(_, t)| *t).unwrap_or("");
+                rows.push((k.clone(), other.to_string().trim_matches('"').to_string(), target.into()));
+            }
+        }
+    }
+    let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(6);
+    let w1 = rows.iter().filter(|r| r.0 != "layout").map(|r| r.1.len()).max().unwrap_or(0).max(5);
+    let mut out = format!("{:<w0$}  {:>w1$}  target\n", "metric", "value");
+    for (k, v, t) in rows {
+        if k == "layout" {
+            out.push_str(&format!("{k:<w0$}  {v}\n"));
+        } else {
+            out.push_str(&format!("{k:<w0$}  {v:>w1$}  {t}\n"));
+        }
+    }
+    out
+}
+
+/// Limits of a benchmark job: the defaults (jobs here are tiny).
+fn limits() -> JobLimits {
+    JobLimits::default()
+}
+
+/// How long to wait for masters to connect before giving up.
+const CONNECT_PATIENCE: Duration = Duration::from_secs(120);
