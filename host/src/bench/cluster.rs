@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// The node id of the master hosting hello-world.
 pub const MAIN: &str = "bench-0";
 
+/// bench-0's job limit: above the throughput section's jobs in flight.
+const THROUGHPUT_MAX_JOBS: u32 = 8192;
+
 /// Register, masters and the shared job runtime of the masters.
 pub struct Cluster {
     register: Arc<Register>,
@@ -29,10 +32,10 @@ pub struct Cluster {
     data_dir: std::path::PathBuf,
 }
 
-fn master(dir: &Path, id: &str, registry: ServiceRegistry) -> Result<Master, BenchError> {
+fn master(dir: &Path, id: &str, registry: ServiceRegistry, max_jobs: u32) -> Result<Master, BenchError> {
     let mut cfg = MasterConfig::new(dir);
     cfg.node_id = Some(id.into());
-    cfg.max_jobs = 8192;
+    cfg.max_jobs = max_jobs;
     cfg.retry_delay = Duration::from_millis(100);
     Master::new(cfg, registry).map_err(|e| BenchError(format!("master {id}: {e}")))
 }
@@ -58,7 +61,7 @@ impl Cluster {
         let register = Register::start(RegisterConfig::new(([127, 0, 0, 1], 0).into(), dir)).await.map_err(|e| BenchError(e.to_string()))?;
         let registry = ServiceRegistry::new(runtime.clone());
         registry.register("hello-world", plugin("hello-world")?, ServiceOptions::default()).await.map_err(|e| BenchError(e.to_string()))?;
-        let main = master(dir, MAIN, registry)?;
+        let main = master(dir, MAIN, registry, THROUGHPUT_MAX_JOBS)?;
         main.connect("127.0.0.1", register.local_addr().port());
         let register = Arc::new(register);
         let r = register.clone();
@@ -148,7 +151,7 @@ impl Cluster {
             let mut extra = self.extra.lock().map_err(|_| BenchError("lock".into()))?;
             while extra.len() + 1 < n {
                 let id = format!("bench-{}", extra.len() + 1);
-                let m = master(&self.data_dir, &id, ServiceRegistry::new(self.runtime.clone()))?;
+                let m = master(&self.data_dir, &id, ServiceRegistry::new(self.runtime.clone()), MasterConfig::new(&self.data_dir).max_jobs)?;
                 m.connect("127.0.0.1", port);
                 extra.push(m);
             }

@@ -265,7 +265,9 @@ impl Register {
             Some(p) => p.clone(),
             None => data_dir.register_cert(&cfg.name, &cfg.extra_names)?,
         };
-        let server = tls::server_config(&pair, cfg.transport)?;
+        // Before authentication a peer may open only its control stream; an
+        // operator gets `cfg.transport.max_bidi_streams` once authenticated.
+        let server = tls::server_config(&pair, TransportSettings { max_bidi_streams: 1, ..cfg.transport })?;
         let reset_key = data_dir.reset_key()?;
         let endpoint_cfg = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key)));
         let socket = std::net::UdpSocket::bind(cfg.listen).map_err(|source| RegisterError::Bind { addr: cfg.listen, source })?;

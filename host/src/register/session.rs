@@ -47,6 +47,12 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
+    if matches!(peer, Peer::Operator) {
+        // Operators open one stream per run; masters (and peers that have not
+        // authenticated) get only the control stream, so quinn keeps no
+        // per-stream state for them.
+        conn.set_max_concurrent_bi_streams(shared.cfg.transport.max_bidi_streams.into());
+    }
     let welcome = Message::Welcome(Welcome { version: PROTOCOL_VERSION, register_id: shared.register_id.clone() });
     if stream::write(&mut send, &welcome).await.is_err() {
         return;
