@@ -145,14 +145,14 @@ impl Operator {
     }
 
     /// Runs `module` on `target`; the stream yields each master's events.
-    pub async fn run(&self, target: RunTarget, module: &JobModule, bytes: &[u8], input: String, limits: JobLimits) -> Result<RunStream, ClientError> {
+    pub async fn run(&self, target: RunTarget, module: &JobModule, input: String, limits: JobLimits) -> Result<RunStream, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(|e| StreamError::ConnectionLost(e.to_string()))?;
-        let req = Request::Run { target, sha256: hex(&module.sha256()), size: bytes.len() as u64, input, limits };
+        let req = Request::Run { target, sha256: hex(&module.sha256()), size: module.bytes().len() as u64, input, limits };
         stream::write(&mut send, &Message::Request(req)).await?;
         let mut reader = MessageReader::new(recv, DEFAULT_MAX_FRAME);
         loop {
             match reader.next().await? {
-                Some(Message::NeedModule) => stream::write(&mut send, &Message::Module(bytes.to_vec())).await?,
+                Some(Message::NeedModule) => stream::write(&mut send, &Message::Module(module.bytes().to_vec())).await?,
                 Some(Message::Reply(v)) => {
                     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
                         return Err(ClientError::Refused(e.to_string()));

@@ -162,7 +162,7 @@ pub async fn run(run_for: Duration, ports: (u16, u16)) -> Result<Summary, crate:
     let b = Register::start(b_cfg).await?;
     print(format!("register A listening on {}", a.local_addr()));
     print(format!("register B listening on {}", b.local_addr()));
-    let registry = seed_services().await.map_err(crate::local::LocalError::from)?;
+    let registry = seed_services().await.map_err(crate::hosting::HostError::from)?;
     let m = master(&dir, registry)?;
     print(format!("master {} hosts {:?}", m.node_id(), m.registry().all().iter().map(|s| s.name.clone()).collect::<Vec<_>>()));
     m.connect("127.0.0.1", a.local_addr().port());

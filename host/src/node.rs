@@ -3,7 +3,6 @@
 //! stdout, and runs until Ctrl-C (SIGINT) or SIGTERM.
 
 use crate::hosting::{HostError, HostSpec};
-use crate::local::LocalError;
 use crate::master::{Master, MasterConfig, MasterError, MasterEvent};
 use crate::register::{Register, RegisterConfig, RegisterError, RegisterEvent};
 use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
@@ -24,9 +23,6 @@ pub enum NodeError {
     /// The master failed to start.
     #[error(transparent)]
     Master(#[from] MasterError),
-    /// Loading services failed.
-    #[error(transparent)]
-    Local(#[from] LocalError),
     /// The services to host could not be loaded.
     #[error(transparent)]
     Host(#[from] HostError),

@@ -152,7 +152,7 @@ pub async fn run(
     let limits = JobLimits { deadline: timeout, ..JobLimits::default() };
     let several = matches!(target, RunTarget::All);
     let wait = timeout + Duration::from_secs(5);
-    let mut stream = op.run(target, &module, bytes, input, limits).await?;
+    let mut stream = op.run(target, &module, input, limits).await?;
     let total = stream.masters.len();
     let (mut ok, mut failed) = (0usize, 0usize);
     let outcome = tokio::time::timeout(wait, async {
@@ -214,9 +214,8 @@ pub async fn call(conn: &Conn, service: &str, method: &str, args: Option<&str>, 
     };
     let input = json!({"service": service, "method": method, "args": args}).to_string();
     let op = conn.open().await?;
-    let bytes = crate::embedded::CALL_SERVICE;
-    let module = JobModule::new(bytes.to_vec());
-    let mut stream = op.run(target, &module, bytes, input, JobLimits::default()).await?;
+    let module = JobModule::new(crate::embedded::CALL_SERVICE.to_vec());
+    let mut stream = op.run(target, &module, input, JobLimits::default()).await?;
     let mut result = None;
     while let Some((_, event)) = stream.next().await? {
         match event {

@@ -82,12 +82,5 @@ pub fn unique(bytes: &[u8]) -> Vec<u8> {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
-    let name = format!("unique-{}-{nanos}-{n}", std::process::id());
-    assert!(name.len() < 128);
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section id
-    out.push((1 + name.len()) as u8); // section size (LEB128, < 128)
-    out.push(name.len() as u8); // name length
-    out.extend_from_slice(name.as_bytes());
-    out
+    regcenter::bench::unique_module(bytes, &format!("{}-{nanos}-{n}", std::process::id()))
 }

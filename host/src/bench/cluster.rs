@@ -3,13 +3,13 @@
 //! and an operator; plus a register process for the memory figure.
 
 use super::samples::{time, Samples};
-use super::{err, limits, plugin, BenchError, CONNECT_PATIENCE};
+use super::{err, plugin, BenchError, CONNECT_PATIENCE};
 use crate::client::{Operator, OperatorConfig};
 use crate::master::{Master, MasterConfig};
 use crate::protocol::message::RunTarget;
 use crate::register::{JobModule, Register, RegisterConfig, RemoteEvent};
 use crate::runtime::engine::EngineConfig;
-use crate::{Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
+use crate::{JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -77,14 +77,14 @@ impl Cluster {
 
     /// The register's API -> bench-0 -> done; the job must emit one item.
     pub async fn job_1hop(&self, module: &JobModule, input: &str) -> Result<(), BenchError> {
-        let (items, outcome) = self.register.run_on_master(MAIN, module, input, limits()).collect().await;
+        let (items, outcome) = self.register.run_on_master(MAIN, module, input, JobLimits::default()).collect().await;
         check(items.len(), outcome.map_err(|e| e.to_string()))
     }
 
     /// Operator -> register -> bench-0 -> register -> operator.
     pub async fn job_2hop(&self, op: &Operator, module: &JobModule, input: &str) -> Result<(), BenchError> {
         let target = RunTarget::Master { id: MAIN.into() };
-        let mut run = op.run(target, module, module.bytes(), input.to_string(), limits()).await.map_err(err("operator run"))?;
+        let mut run = op.run(target, module, input.to_string(), JobLimits::default()).await.map_err(err("operator run"))?;
         let mut items = 0;
         while let Some((_, ev)) = run.next().await.map_err(err("operator run"))? {
             match ev {
@@ -107,7 +107,7 @@ impl Cluster {
         for _ in 0..n {
             let (dt, outcome) = time(async {
                 let job = self.runtime.prepare_cached(&sha, &lookup).ok_or("job left the cache")?.map_err(|e| e.to_string())?;
-                let (items, _, outcome) = self.runtime.start_job(job, input.to_string(), limits(), lookup.clone()).collect().await;
+                let (items, _, outcome) = self.runtime.start_job(job, input.to_string(), JobLimits::default(), lookup.clone()).collect().await;
                 check(items.len(), outcome.map_err(|e| e.to_string())).map_err(|e| e.0)
             })
             .await;
@@ -131,7 +131,7 @@ impl Cluster {
             let permit = gate.clone().acquire_owned().await.map_err(|e| BenchError(e.to_string()))?;
             let (register, module, input) = (self.register.clone(), module.clone(), input.to_string());
             set.spawn(async move {
-                let (items, outcome) = register.run_on_master(MAIN, &module, input, limits()).collect().await;
+                let (items, outcome) = register.run_on_master(MAIN, &module, input, JobLimits::default()).collect().await;
                 drop(permit);
                 check(items.len(), outcome.map_err(|e| e.to_string()))
             });
@@ -162,7 +162,7 @@ impl Cluster {
 
     /// run_on_all_masters of a one-item job until every stream is done.
     pub async fn fanout(&self, module: &JobModule, n: usize) -> Result<(), BenchError> {
-        let jobs = self.register.run_on_all_masters(module, json!({"count": 1}).to_string(), limits());
+        let jobs = self.register.run_on_all_masters(module, json!({"count": 1}).to_string(), JobLimits::default());
         if jobs.len() != n {
             return Err(BenchError(format!("fan-out reached {} masters, expected {n}", jobs.len())));
         }
@@ -276,7 +276,7 @@ fn rss_bytes(pid: u32) -> Result<u64, BenchError> {
 /// Runs the call-loop job against `service` on `registry`: per-call durations.
 async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Result<Samples, BenchError> {
     let input = json!({"service": service, "method": "sayHello", "args": [], "count": count}).to_string();
-    let running = registry.run_job(&plugin("call-loop")?, input, limits()).await.map_err(|e| BenchError(e.to_string()))?;
+    let running = registry.run_job(&plugin("call-loop")?, input, JobLimits::default()).await.map_err(|e| BenchError(e.to_string()))?;
     let (items, _, outcome) = running.collect().await;
     outcome.map_err(|e| BenchError(format!("call-loop on {service}: {e}")))?;
     let nanos: Vec<u64> = items.first().and_then(|i| serde_json::from_str(i).ok()).ok_or_else(|| BenchError("call-loop emitted no durations".into()))?;

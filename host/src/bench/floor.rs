@@ -17,9 +17,7 @@ pub struct Floor {
     _endpoints: Vec<quinn::Endpoint>,
 }
 
-fn server(dir: &DataDir) -> Result<quinn::Endpoint, String> {
-    let pair = dir.register_cert("bench-floor", &[]).map_err(|e| e.to_string())?;
-    let cfg = tls::server_config(&pair, TransportSettings::default()).map_err(|e| e.to_string())?;
+fn server(cfg: quinn::ServerConfig) -> Result<quinn::Endpoint, String> {
     quinn::Endpoint::server(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())
 }
 
@@ -80,10 +78,12 @@ impl Floor {
         let mut client = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())?;
         client.set_default_client_config(client_cfg);
 
-        let echo = server(dir)?;
+        let pair = dir.register_cert("bench-floor", &[]).map_err(|e| e.to_string())?;
+        let server_cfg = tls::server_config(&pair, TransportSettings::default()).map_err(|e| e.to_string())?;
+        let echo = server(server_cfg.clone())?;
         let echo_addr = echo.local_addr().map_err(|e| e.to_string())?;
         serve_echo(echo.clone());
-        let relay = server(dir)?;
+        let relay = server(server_cfg)?;
         let relay_addr = relay.local_addr().map_err(|e| e.to_string())?;
         let upstream = connect(&client, echo_addr).await?;
         serve_relay(relay.clone(), upstream);

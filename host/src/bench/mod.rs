@@ -14,7 +14,6 @@ mod samples;
 
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
-use crate::JobLimits;
 use cluster::Cluster;
 use floor::Floor;
 use samples::{time, Samples};
@@ -86,10 +85,11 @@ impl Drop for Scratch {
     }
 }
 
-/// `bytes` with a custom section holding `tag`, so its hash is new.
+/// `bytes` with a custom section named after `tag` (its ASCII letters,
+/// digits and dashes, at most 100), so its hash is new to every cache.
 pub fn unique_module(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let name = format!("bench-unique-{tag}");
-    let name = &name[..name.len().min(100)];
+    let tag: String = tag.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(100).collect();
+    let name = format!("unique-{tag}");
     let mut out = bytes.to_vec();
     out.push(0); // custom section
     out.push((1 + name.len()) as u8); // size (< 128: one LEB128 byte)
@@ -249,11 +249,6 @@ pub fn table(r: &Map<String, Value>) -> String {
         }
     }
     out
-}
-
-/// Limits of a benchmark job: the defaults (jobs here are tiny).
-fn limits() -> JobLimits {
-    JobLimits::default()
 }
 
 /// How long to wait for masters to connect before giving up.

@@ -378,7 +378,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logs(&cli.log_format);
-    let builder = match &cli.command {
+    let mut builder = match &cli.command {
         Command::Bench { threads: Some(1), .. } => tokio::runtime::Builder::new_current_thread(),
         Command::Bench { threads: Some(n), .. } => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
@@ -387,7 +387,6 @@ fn main() -> ExitCode {
         }
         _ => tokio::runtime::Builder::new_multi_thread(),
     };
-    let mut builder = builder;
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

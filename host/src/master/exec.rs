@@ -45,14 +45,14 @@ pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: q
         } else {
             JobFailure::Busy { running: running - 1, max: inner.cfg.max_jobs }
         };
-        finish(&mut send, Message::Failed(failure)).await;
+        finish(&mut send, &Message::Failed(failure).to_frame()).await;
         return;
     }
     let mut early_input = Vec::new();
     let prepared = match prepare(&inner, &start, &mut send, &mut reader, &mut state, &mut early_input).await {
         Ok(p) => p,
         Err(failure) => {
-            finish(&mut send, Message::Failed(failure)).await;
+            finish(&mut send, &Message::Failed(failure).to_frame()).await;
             return;
         }
     };
@@ -93,8 +93,7 @@ pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: q
                 };
                 if let Some(last) = last {
                     batch.extend_from_slice(&last.to_frame());
-                    let _ = send.write_all(&batch).await;
-                    let _ = send.finish();
+                    finish(&mut send, &batch).await;
                     return;
                 }
                 if send.write_all(&batch).await.is_err() {
@@ -171,8 +170,9 @@ async fn prepare(
 /// Events batched into one write at most (then the next write starts).
 const BATCH_BYTES: usize = 64 << 10;
 
-async fn finish(send: &mut quinn::SendStream, last: Message) {
-    let _ = stream::write(send, &last).await;
+/// Writes the stream's last frames and ends it.
+async fn finish(send: &mut quinn::SendStream, frames: &[u8]) {
+    let _ = send.write_all(frames).await;
     let _ = send.finish();
 }
 
