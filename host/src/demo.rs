@@ -82,6 +82,9 @@ pub async fn register_timeline(label: &str, reg: &Register, b_port: Option<u16>,
     tokio::pin!(end);
     loop {
         tokio::select! {
+            // The end wins a tie with the round due at the same instant, so
+            // every run reports the same rounds.
+            biased;
             _ = &mut end => return tally,
             ev = events.recv() => {
                 if let Ok(e) = ev {
