@@ -62,12 +62,17 @@ fn start_register(dir: &Path) -> (Proc, u16) {
 }
 
 fn start_master(dir: &Path, port: u16, name: &str, services: &[&str]) -> Proc {
+    start_master_with(dir, port, name, services, &[])
+}
+
+fn start_master_with(dir: &Path, port: u16, name: &str, services: &[&str], extra: &[&str]) -> Proc {
     let mut args = vec!["master", "--connect", "", "--name", name, "--data-dir", dir.to_str().unwrap(), "--retry-delay", "0.2"];
     let addr = format!("127.0.0.1:{port}");
     args[2] = &addr;
     for s in services {
         args.extend(["--service", s]);
     }
+    args.extend(extra);
     let p = spawn(&args);
     wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
     p
@@ -317,4 +322,30 @@ fn one_master_serves_rust_python_and_javascript_services_over_quic() {
     let out = cli(d, port, &["call", "user_service_js", "updateUser", r#"{"id":99,"data":{}}"#]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("User not found"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_master_given_a_job_key_runs_only_jobs_signed_by_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_reg, port) = start_register(d);
+    let out = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["job-key", "--data-dir", d.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_string();
+    assert_eq!(key.len(), 64, "{key}");
+    let mode = std::fs::metadata(d.join("job-signing.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _m = start_master_with(d, port, "m-signed", &["hello-world"], &["--trust-job-key", &key]);
+
+    let out = cli(d, port, &["run", "--job", "greet", "--master", "m-signed", "--sign"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
+    let out = cli(d, port, &["run", "--job", "greet", "--master", "m-signed"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("this master runs only signed jobs and the job is unsigned"), "{}", text(&out.stderr));
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_regcenter")).args(["master", "--connect", "127.0.0.1:1", "--trust-job-key", "xyz", "--data-dir", d.to_str().unwrap()]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("--trust-job-key: expected 32 bytes as hex"), "{}", text(&bad.stderr));
 }

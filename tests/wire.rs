@@ -467,3 +467,68 @@ async fn a_busy_master_refuses_at_once_and_retries_move_on_to_another() {
     let (_, outcome) = within("no retries left", reg.run_on_service_with_retries("hello-world", &greet, "{}", JobLimits::default(), 0).collect()).await;
     assert!(matches!(outcome, Err(RemoteError::MasterBusy { .. })), "least loaded is still the busy one: {outcome:?}");
 }
+
+fn signer(dir: &Path) -> regcenter::admission::JobSigner {
+    let der = regcenter::transport::datadir::DataDir::open(dir).unwrap().job_signing_key().unwrap();
+    regcenter::admission::JobSigner::from_pkcs8(&der).unwrap()
+}
+
+#[tokio::test]
+async fn a_master_that_trusts_a_key_runs_only_jobs_signed_with_it() {
+    use regcenter::protocol::admission::Refusal;
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let (ours, theirs) = (signer(dir.path()), signer(other.path()));
+    assert_ne!(ours.public_key_hex(), theirs.public_key_hex());
+    let mut cfg = master_cfg(dir.path(), "m-signed");
+    cfg.admission.keys = vec![regcenter::admission::parse_hex("key", &ours.public_key_hex()).unwrap()];
+    let master = Master::new(cfg, common::registry_with(&["hello-world"]).await).unwrap();
+    connected(&reg, &master, reg.local_addr().port()).await;
+
+    let signed = JobModule::new(plugin("greet")).signed(&ours);
+    let (items, outcome) = within("signed job", reg.run_on_master("m-signed", &signed, "{}", JobLimits::default()).collect()).await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+
+    let refused = |refusal| Err(RemoteError::NotAdmitted { master: "m-signed".into(), refusal });
+    // A module the master has never seen: refused before it is fetched.
+    let unsigned = JobModule::new(common::unique(&plugin("greet")));
+    let sent = || reg.connection_stats("m-signed").unwrap().udp_tx.bytes;
+    let before = sent();
+    let (items, outcome) = within("unsigned job", reg.run_on_master("m-signed", &unsigned, "{}", JobLimits::default()).collect()).await;
+    assert_eq!((items.len(), outcome), (0, refused(Refusal::Unsigned)));
+    let carried = sent() - before;
+    assert!(carried < (unsigned.bytes().len() / 10) as u64, "the refused module was not sent: {carried} bytes");
+
+    let foreign = JobModule::new(plugin("greet")).signed(&theirs);
+    let (_, outcome) = within("foreign key", reg.run_on_master("m-signed", &foreign, "{}", JobLimits::default()).collect()).await;
+    assert_eq!(outcome, refused(Refusal::UntrustedKey { key: theirs.public_key_hex() }));
+
+    // A signature of one module does not admit another.
+    let other_module = JobModule::new(plugin("list-users")).with_signature(signed.signature().cloned());
+    let (_, outcome) = within("moved signature", reg.run_on_master("m-signed", &other_module, "{}", JobLimits::default()).collect()).await;
+    assert_eq!(outcome, refused(Refusal::BadSignature { sha256: regcenter::runtime::hex(&other_module.sha256()) }));
+}
+
+#[tokio::test]
+async fn hash_and_register_allow_lists_refuse_everything_else_by_name() {
+    use regcenter::protocol::admission::Refusal;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (register(dir.path()).await, register(dir.path()).await);
+    let greet = JobModule::new(plugin("greet"));
+    let mut cfg = master_cfg(dir.path(), "m-allow");
+    cfg.admission.hashes = [greet.sha256()].into();
+    cfg.admission.registers = [format!("127.0.0.1:{}", a.local_addr().port())].into();
+    let master = Master::new(cfg, common::registry_with(&["hello-world", "user-service"]).await).unwrap();
+    connected(&a, &master, a.local_addr().port()).await;
+    connected(&b, &master, b.local_addr().port()).await;
+
+    assert_eq!(within("allowed", a.run_on_master("m-allow", &greet, "{}", JobLimits::default()).collect()).await.1, Ok(2));
+    let list = JobModule::new(plugin("list-users"));
+    let (_, outcome) = within("not listed", a.run_on_master("m-allow", &list, "{}", JobLimits::default()).collect()).await;
+    let sha256 = regcenter::runtime::hex(&list.sha256());
+    assert_eq!(outcome, Err(RemoteError::NotAdmitted { master: "m-allow".into(), refusal: Refusal::HashNotAllowed { sha256 } }));
+    let (_, outcome) = within("other register", b.run_on_master("m-allow", &greet, "{}", JobLimits::default()).collect()).await;
+    let register = format!("127.0.0.1:{}", b.local_addr().port());
+    assert_eq!(outcome, Err(RemoteError::NotAdmitted { master: "m-allow".into(), refusal: Refusal::RegisterNotAllowed { register } }));
+}

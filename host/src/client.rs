@@ -147,7 +147,7 @@ impl Operator {
     /// Runs `module` on `target`; the stream yields each master's events.
     pub async fn run(&self, target: RunTarget, module: &JobModule, input: String, limits: JobLimits) -> Result<RunStream, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(|e| StreamError::ConnectionLost(e.to_string()))?;
-        let req = Request::Run { target, sha256: hex(&module.sha256()), size: module.bytes().len() as u64, input, limits };
+        let req = Request::Run { target, sha256: hex(&module.sha256()), size: module.bytes().len() as u64, input, limits, signature: module.signature().cloned() };
         stream::write(&mut send, &Message::Request(req)).await?;
         let mut reader = MessageReader::new(recv, DEFAULT_MAX_FRAME);
         loop {

@@ -15,6 +15,7 @@
 //! - [`transport`]: QUIC, TLS and trust; the data directory; framed streams.
 //! - [`register`]: the register server: master table, jobs, commands.
 //! - [`master`]: the master node: links to registers, job execution.
+//! - [`admission`]: which jobs a master runs (hash and register lists, ed25519 signatures).
 //! - [`client`]: the operator API over QUIC (used by the CLI).
 //! - [`embedded`]: components built into the binary.
 //! - [`hosting`]: what a node hosts: service, metadata and WASI grant specs.
@@ -28,6 +29,7 @@
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
 
+pub mod admission;
 pub mod bench;
 pub mod client;
 pub mod config;

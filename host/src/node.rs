@@ -2,6 +2,7 @@
 //! Each builds its node from options, prints one readable line per event on
 //! stdout, and runs until Ctrl-C (SIGINT) or SIGTERM.
 
+use crate::admission::{parse_hex, Admission};
 use crate::hosting::{HostError, HostSpec};
 use crate::master::{Master, MasterConfig, MasterError, MasterEvent};
 use crate::register::{Register, RegisterConfig, RegisterError, RegisterEvent};
@@ -155,6 +156,34 @@ pub struct MasterOptions {
     pub token: Option<String>,
     /// Trust settings.
     pub trust: TrustOptions,
+    /// Which jobs to run.
+    pub admission: AdmissionOptions,
+}
+
+/// `regcenter master`'s admission flags, as given.
+#[derive(Clone, Debug, Default)]
+pub struct AdmissionOptions {
+    /// `--allow-job SHA256`: run only these modules.
+    pub allow_jobs: Vec<String>,
+    /// `--allow-register HOST:PORT`: take jobs only through these registers.
+    pub allow_registers: Vec<String>,
+    /// `--trust-job-key HEX`: run only jobs signed by one of these ed25519 keys.
+    pub trust_job_keys: Vec<String>,
+}
+
+impl AdmissionOptions {
+    /// The policy these flags describe.
+    pub fn policy(&self) -> Result<Admission, NodeError> {
+        let usage = |e: crate::admission::AdmissionError| NodeError::Usage(e.to_string());
+        let hashes = self.allow_jobs.iter().map(|h| parse_hex::<32>("--allow-job", h).map_err(usage)).collect::<Result<_, _>>()?;
+        let keys = self.trust_job_keys.iter().map(|k| parse_hex::<32>("--trust-job-key", k).map_err(usage)).collect::<Result<_, _>>()?;
+        let registers = self
+            .allow_registers
+            .iter()
+            .map(|r| split_host_port(r).map(|(h, p)| crate::master::link_key(&h, p)))
+            .collect::<Result<_, _>>()?;
+        Ok(Admission { hashes, registers, keys })
+    }
 }
 
 /// Splits `host:port` (IPv6 as `[::1]:8010`).
@@ -175,6 +204,7 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
         return Err(NodeError::Usage("give at least one --connect HOST:PORT".into()));
     }
     let targets: Vec<(String, u16)> = opts.connect.iter().map(|c| split_host_port(c)).collect::<Result<_, _>>()?;
+    let admission = opts.admission.policy()?;
     let registry = opts.services.load().await?;
     DataDir::open(&opts.data_dir)?.tokens(TokenKind::Master)?;
     let mut cfg = MasterConfig::new(&opts.data_dir);
@@ -185,9 +215,13 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     cfg.retry_delay = opts.retry_delay;
     cfg.reconnect_on_close = !opts.no_reconnect;
     cfg.max_jobs = opts.max_jobs;
+    cfg.admission = admission;
     let master = Master::new(cfg, registry)?;
     let mut events = master.events();
     println!("master {} hosting {} service(s)", master.node_id(), master.registry().all().len());
+    if let Some(policy) = describe_admission(&opts.admission) {
+        println!("admission: {policy}");
+    }
     for (host, port) in &targets {
         master.connect(host, *port);
     }
@@ -204,6 +238,21 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     master.drain(Duration::from_secs(5)).await;
     println!("master stopped");
     Ok(())
+}
+
+/// The master's admission policy in words; `None` when it admits every job.
+fn describe_admission(a: &AdmissionOptions) -> Option<String> {
+    let mut parts = Vec::new();
+    if !a.allow_jobs.is_empty() {
+        parts.push(format!("{} allowed job hash(es)", a.allow_jobs.len()));
+    }
+    if !a.allow_registers.is_empty() {
+        parts.push(format!("jobs only through {}", a.allow_registers.join(", ")));
+    }
+    if !a.trust_job_keys.is_empty() {
+        parts.push(format!("signed jobs only ({} trusted key(s))", a.trust_job_keys.len()));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// One line for a master event.

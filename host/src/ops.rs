@@ -2,6 +2,7 @@
 //! (over QUIC, through [`crate::client`]) and `token` (on the data dir).
 //! Each returns what to print, or a typed error.
 
+use crate::admission::JobSigner;
 use crate::client::{ClientError, Operator, OperatorConfig};
 use crate::register::JobModule;
 use crate::transport::datadir::{random_token, DataDir, DataDirError, TokenKind};
@@ -26,6 +27,9 @@ pub enum OpsError {
     /// A bad argument.
     #[error("{0}")]
     Usage(String),
+    /// The job-signing key is unusable.
+    #[error(transparent)]
+    Admission(#[from] crate::admission::AdmissionError),
     /// The job failed on some masters (their errors were printed).
     #[error("{failed} of {total} master(s) failed")]
     JobsFailed {
@@ -139,7 +143,7 @@ pub async fn tell(conn: &Conn, cmd: &str, payload: Option<&str>, master: Option<
 /// event) and a progress/summary to `err`.
 pub async fn run(
     conn: &Conn,
-    bytes: &[u8],
+    module: JobModule,
     target: RunTarget,
     input: String,
     timeout: Duration,
@@ -148,7 +152,6 @@ pub async fn run(
     err: &mut impl Write,
 ) -> Result<usize, OpsError> {
     let op = conn.open().await?;
-    let module = JobModule::new(bytes.to_vec());
     let limits = JobLimits { deadline: timeout, ..JobLimits::default() };
     let several = matches!(target, RunTarget::All);
     let wait = timeout + Duration::from_secs(5);
@@ -268,4 +271,16 @@ pub fn token(data_dir: &Path, op: TokenOp, operator: bool) -> Result<String, Ops
             Ok(format!("removed; {} token(s) left\n", tokens.len()))
         }
     }
+}
+
+/// The data dir's job-signing key (made at first use, mode 0600).
+pub fn job_signer(data_dir: &Path) -> Result<JobSigner, OpsError> {
+    let der = DataDir::open(data_dir)?.job_signing_key()?;
+    Ok(JobSigner::from_pkcs8(&der)?)
+}
+
+/// `regcenter job-key`: the public key masters trust with `--trust-job-key`.
+pub fn job_key(data_dir: &Path) -> Result<String, OpsError> {
+    let signer = job_signer(data_dir)?;
+    Ok(format!("{}\n", signer.public_key_hex()))
 }

@@ -14,6 +14,7 @@
 //! Items and inputs travel as raw JSON text (no re-encoding on the path);
 //! `Done` is 8 bytes; control messages are JSON objects.
 
+use crate::admission::{JobSignature, Refusal};
 use crate::errors::JobError;
 use crate::frame::{self, FrameError, DEFAULT_MAX_FRAME};
 use crate::limits::JobLimits;
@@ -101,6 +102,9 @@ pub enum Request {
         input: String,
         /// Requested limits.
         limits: JobLimits,
+        /// The operator's signature of the module, passed on to the masters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<JobSignature>,
     },
 }
 
@@ -141,6 +145,9 @@ pub struct JobStart {
     pub input: String,
     /// Limits the requester asks for (the master may only lower them).
     pub limits: JobLimits,
+    /// The operator's signature of the module, for masters that require one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<JobSignature>,
 }
 
 /// How a job stream ended when not with `Done`.
@@ -160,6 +167,12 @@ pub enum JobFailure {
         running: u32,
         /// Its limit.
         max: u32,
+    },
+    /// The master's admission policy refuses the job.
+    #[error("not admitted by the master: {refusal}")]
+    NotAdmitted {
+        /// Why.
+        refusal: Refusal,
     },
     /// The master refused the stream (bad module hash, protocol misuse…).
     #[error("refused by the master: {reason}")]
@@ -519,7 +532,15 @@ mod tests {
             Message::Stats(crate::stats::Stats::default()),
             Message::Request(Request::Stats),
             Message::Command(Command { cmd: "register".into(), payload: serde_json::json!({"registers": [{"host": "127.0.0.1", "port": 8011}]}) }),
-            Message::JobStart(JobStart { sha256: "ab".repeat(32), size: 1234, input: "{\"name\":\"x\"}".into(), limits: JobLimits::default() }),
+            Message::JobStart(JobStart { sha256: "ab".repeat(32), size: 1234, input: "{\"name\":\"x\"}".into(), limits: JobLimits::default(), signature: None }),
+            Message::JobStart(JobStart {
+                sha256: "ab".repeat(32),
+                size: 1,
+                input: "1".into(),
+                limits: JobLimits::default(),
+                signature: Some(JobSignature { key: "01".repeat(32), sig: "02".repeat(64) }),
+            }),
+            Message::Failed(JobFailure::NotAdmitted { refusal: Refusal::Unsigned }),
             Message::NeedModule,
             Message::Module(vec![0, 97, 115, 109, 13, 0, 1, 0]),
             Message::Item("{\"a\":[1,2]}".into()),
@@ -539,6 +560,7 @@ mod tests {
                 size: 9,
                 input: "{}".into(),
                 limits: JobLimits::default(),
+                signature: Some(JobSignature { key: "ab".repeat(32), sig: "cd".repeat(64) }),
             }),
             Message::Reply(serde_json::json!({"masters": ["m1"]})),
             Message::Routed { master: "m1".into(), event: crate::remote::RemoteEvent::Item("[1]".into()) },

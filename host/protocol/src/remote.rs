@@ -44,6 +44,14 @@ pub enum RemoteError {
         /// The id asked for.
         id: String,
     },
+    /// The master's admission policy refused the job.
+    #[error("master {master} does not admit the job: {refusal}")]
+    NotAdmitted {
+        /// The master.
+        master: String,
+        /// Why.
+        refusal: crate::admission::Refusal,
+    },
     /// The master broke the protocol or refused the stream.
     #[error("protocol error with master {master}: {message}")]
     Protocol {

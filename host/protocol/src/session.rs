@@ -148,7 +148,7 @@ mod tests {
     }
 
     fn start() -> Message {
-        Message::JobStart(JobStart { sha256: String::new(), size: 0, input: "{}".into(), limits: JobLimits::default() })
+        Message::JobStart(JobStart { sha256: String::new(), size: 0, input: "{}".into(), limits: JobLimits::default(), signature: None })
     }
 
     #[test]

@@ -77,6 +77,9 @@ enum Command {
         /// The job's input (JSON).
         #[arg(long)]
         input: Option<String>,
+        /// Sign the job with the data dir's key (for masters started with --trust-job-key).
+        #[arg(long)]
+        sign: bool,
         /// The job's deadline in seconds (only lowers the master's limit).
         #[arg(long, default_value_t = 10.0)]
         timeout: f64,
@@ -120,6 +123,11 @@ enum Command {
         /// Operator tokens instead of master tokens.
         #[arg(long, global = true)]
         operator: bool,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+    /// Print this operator's job-signing public key (made at first use, kept 0600 in the data dir).
+    JobKey {
         #[command(flatten)]
         data: DataDirArg,
     },
@@ -235,6 +243,15 @@ struct MasterArgs {
     /// Master token (default: the data dir's).
     #[arg(long, env = "REGCENTER_TOKEN")]
     token: Option<String>,
+    /// Run only the job module with this SHA-256 (hex; repeatable; default: any).
+    #[arg(long, value_name = "SHA256", env = "REGCENTER_ALLOW_JOB", value_delimiter = ',')]
+    allow_job: Vec<String>,
+    /// Take jobs only through this register, HOST:PORT as given to --connect (repeatable; default: any).
+    #[arg(long, value_name = "HOST:PORT", env = "REGCENTER_ALLOW_REGISTER", value_delimiter = ',')]
+    allow_register: Vec<String>,
+    /// Run only jobs signed by this operator key (hex from `regcenter job-key`; repeatable).
+    #[arg(long, value_name = "HEX", env = "REGCENTER_TRUST_JOB_KEY", value_delimiter = ',')]
+    trust_job_key: Vec<String>,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
@@ -433,13 +450,18 @@ async fn dispatch(command: Command) -> Result<()> {
                 data_dir: a.data.path(),
                 token: a.token,
                 trust: a.trust.options(),
+                admission: regcenter::node::AdmissionOptions {
+                    allow_jobs: a.allow_job,
+                    allow_registers: a.allow_register,
+                    trust_job_keys: a.trust_job_key,
+                },
             };
             regcenter::node::serve_master(opts).await?;
         }
         Command::Masters { conn, json } => print!("{}", regcenter::ops::masters(&conn.into_conn()?, json).await?),
         Command::Stats { conn, json } => print!("{}", regcenter::ops::stats(&conn.into_conn()?, json).await?),
         Command::Services { conn, json } => print!("{}", regcenter::ops::services(&conn.into_conn()?, json).await?),
-        Command::Run { conn, job, master, all, service, retries, input, timeout, json } => {
+        Command::Run { conn, job, master, all, service, retries, input, sign, timeout, json } => {
             if !(timeout.is_finite() && timeout > 0.0) {
                 anyhow::bail!("--timeout must be a positive number of seconds");
             }
@@ -459,7 +481,11 @@ async fn dispatch(command: Command) -> Result<()> {
                 None => "{}".into(),
             };
             let conn = conn.into_conn()?;
-            regcenter::ops::run(&conn, &bytes, target, input, Duration::from_secs_f64(timeout), json, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+            let mut module = regcenter::register::JobModule::new(bytes);
+            if sign {
+                module = module.signed(&regcenter::ops::job_signer(&conn.cfg.data_dir)?);
+            }
+            regcenter::ops::run(&conn, module, target, input, Duration::from_secs_f64(timeout), json, &mut std::io::stdout(), &mut std::io::stderr()).await?;
         }
         Command::Call { conn, service, method, args, master, retries } => {
             let out = regcenter::ops::call(&conn.into_conn()?, &service, &method, args.as_deref(), master, retries).await?;
@@ -477,6 +503,7 @@ async fn dispatch(command: Command) -> Result<()> {
             };
             print!("{}", regcenter::ops::token(&data.path(), op, operator)?);
         }
+        Command::JobKey { data } => print!("{}", regcenter::ops::job_key(&data.path())?),
         Command::Demo { duration, ports } => {
             let summary = regcenter::demo::run(Duration::from_secs(duration), (ports[0], ports[1])).await?;
             if summary.a.failed + summary.b.failed > 0 || summary.a.done == 0 {

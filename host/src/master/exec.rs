@@ -24,8 +24,8 @@ impl Drop for Running<'_> {
     }
 }
 
-/// Serves one job stream opened by a register.
-pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: quinn::RecvStream) {
+/// Serves one job stream opened by `register` (`host:port` as dialled).
+pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn::SendStream, recv: quinn::RecvStream) {
     let max_frame = inner.registry.runtime().config().max_module_bytes + 4096;
     let mut reader = MessageReader::new(recv, max_frame);
     let mut state = MasterJob::default();
@@ -49,7 +49,7 @@ pub async fn serve(inner: Arc<MasterInner>, mut send: quinn::SendStream, recv: q
         return;
     }
     let mut early_input = Vec::new();
-    let prepared = match prepare(&inner, &start, &mut send, &mut reader, &mut state, &mut early_input).await {
+    let prepared = match prepare(&inner, &register, &start, &mut send, &mut reader, &mut state, &mut early_input).await {
         Ok(p) => p,
         Err(failure) => {
             finish(&mut send, &Message::Failed(failure).to_frame()).await;
@@ -133,6 +133,7 @@ async fn next_checked(reader: &mut MessageReader, state: &mut MasterJob) -> Resu
 /// The prepared job: from the cache, or after fetching and checking the module.
 async fn prepare(
     inner: &MasterInner,
+    register: &str,
     start: &JobStart,
     send: &mut quinn::SendStream,
     reader: &mut MessageReader,
@@ -141,6 +142,8 @@ async fn prepare(
 ) -> Result<Arc<crate::runtime::job::PreparedJob>, JobFailure> {
     let refused = |reason: String| JobFailure::Refused { reason };
     let sha = crate::runtime::unhex32(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
+    // Admission comes first: a refused job costs no module transfer or compile.
+    inner.cfg.admission.check(register, &sha, start.signature.as_ref()).map_err(|refusal| JobFailure::NotAdmitted { refusal })?;
     let runtime = inner.registry.runtime();
     let lookup = inner.registry.lookup();
     if let Some(ready) = runtime.prepare_cached(&sha, &lookup) {

@@ -164,6 +164,7 @@ async fn serve(
     let mut sent_version = u64::MAX;
     let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
     let mut load = inner.load.subscribe();
+    let register: Arc<str> = key.into();
     loop {
         tokio::select! {
             msg = stream::next_control(reader, conn, |m| state.accept(m)) => {
@@ -177,7 +178,7 @@ async fn serve(
             }
             stream = conn.accept_bi() => match stream {
                 Ok((s, r)) => {
-                    tokio::spawn(exec::serve(inner.clone(), s, r));
+                    tokio::spawn(exec::serve(inner.clone(), register.clone(), s, r));
                 }
                 Err(e) => return e.to_string(),
             },

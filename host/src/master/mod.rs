@@ -50,6 +50,8 @@ pub struct MasterConfig {
     pub transport: TransportSettings,
     /// Set when `trust` is [`Trust::Insecure`]: warn on every connect.
     pub insecure: bool,
+    /// Which jobs this master runs (default: every job from its registers).
+    pub admission: crate::admission::Admission,
 }
 
 impl MasterConfig {
@@ -67,6 +69,7 @@ impl MasterConfig {
             builtin_commands: true,
             transport: TransportSettings::default(),
             insecure: false,
+            admission: crate::admission::Admission::default(),
         }
     }
 }
@@ -237,7 +240,8 @@ fn registers_of(payload: &serde_json::Value) -> Vec<(String, u16)> {
         .unwrap_or_default()
 }
 
-fn link_key(host: &str, port: u16) -> String {
+/// How a register is named on this master: `host:port`, IPv6 in brackets.
+pub(crate) fn link_key(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

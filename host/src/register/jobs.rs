@@ -9,6 +9,7 @@ use crate::register::table::MasterConn;
 use crate::runtime::{hex, sha256};
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
 pub use regcenter_protocol::remote::{RemoteError, RemoteEvent};
+use regcenter_protocol::admission::JobSignature;
 use regcenter_protocol::limits::JobLimits;
 use regcenter_protocol::message::{JobFailure, JobStart, Message};
 use regcenter_protocol::session::RegisterJob;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 pub struct JobModule {
     bytes: Arc<[u8]>,
     sha256: [u8; 32],
+    signature: Option<JobSignature>,
 }
 
 impl JobModule {
@@ -28,7 +30,23 @@ impl JobModule {
     pub fn new(bytes: impl Into<Arc<[u8]>>) -> Self {
         let bytes = bytes.into();
         let sha256 = sha256(&bytes);
-        Self { bytes, sha256 }
+        Self { bytes, sha256, signature: None }
+    }
+
+    /// The module carrying `signer`'s signature (for masters that require one).
+    pub fn signed(self, signer: &crate::admission::JobSigner) -> Self {
+        let signature = Some(signer.sign(&self.sha256));
+        Self { signature, ..self }
+    }
+
+    /// The module carrying a signature made elsewhere (an operator's, passed on).
+    pub fn with_signature(self, signature: Option<JobSignature>) -> Self {
+        Self { signature, ..self }
+    }
+
+    /// The signature it carries, if any.
+    pub fn signature(&self) -> Option<&JobSignature> {
+        self.signature.as_ref()
     }
 
     /// SHA-256 of the bytes.
@@ -177,7 +195,7 @@ async fn pump(
         Ok(s) => s,
         Err(e) => return Some(lost(e.to_string())),
     };
-    let start = Message::JobStart(JobStart { sha256: hex(&module.sha256), size: module.bytes.len() as u64, input, limits });
+    let start = Message::JobStart(JobStart { sha256: hex(&module.sha256), size: module.bytes.len() as u64, input, limits, signature: module.signature.clone() });
     // Input already queued (or already closed, as for a plain run) goes out
     // with the start, in one write.
     let mut first = start.to_frame();
@@ -247,6 +265,9 @@ async fn pump(
                     Message::Failed(JobFailure::Job { error }) => return Some(RemoteEvent::Failed(RemoteError::Job { error })),
                     Message::Failed(JobFailure::Busy { running, max }) => {
                         return Some(RemoteEvent::Failed(RemoteError::MasterBusy { master: master.id.clone(), running, max }));
+                    }
+                    Message::Failed(JobFailure::NotAdmitted { refusal }) => {
+                        return Some(RemoteEvent::Failed(RemoteError::NotAdmitted { master: master.id.clone(), refusal }));
                     }
                     Message::Failed(JobFailure::Refused { reason }) => return Some(protocol(format!("refused: {reason}"))),
                     other => return Some(protocol(format!("unexpected {}", other.name()))),

@@ -9,6 +9,7 @@ use crate::register::jobs::{JobModule, RemoteEvent, RemoteJob};
 use crate::register::Shared;
 use crate::runtime::sha256;
 use crate::transport::stream::{self, codes, MessageReader};
+use regcenter_protocol::admission::JobSignature;
 use regcenter_protocol::limits::JobLimits;
 use regcenter_protocol::message::{Message, Request, RunTarget};
 use std::collections::{HashMap, VecDeque};
@@ -83,8 +84,8 @@ async fn request(shared: Arc<Shared>, mut send: quinn::SendStream, recv: quinn::
             };
             let _ = stream::write(&mut send, &reply(serde_json::json!({ "sent": sent }))).await;
         }
-        Request::Run { target, sha256: sha, size, input, limits } => {
-            run(&shared, &mut send, &mut reader, target, &sha, size, input, limits).await;
+        Request::Run { target, sha256: sha, size, input, limits, signature } => {
+            run(&shared, &mut send, &mut reader, target, &sha, size, input, limits, signature).await;
             return;
         }
     }
@@ -101,6 +102,7 @@ async fn run(
     size: u64,
     input: String,
     limits: JobLimits,
+    signature: Option<JobSignature>,
 ) {
     let refuse = |message: String| Message::Reply(serde_json::json!({ "error": message }));
     let Some(sha_bytes) = crate::runtime::unhex32(sha) else {
@@ -139,6 +141,8 @@ async fn run(
             module
         }
     };
+    // The signature is the operator's, per request; masters check it.
+    let module = module.with_signature(signature);
     let jobs: Vec<RemoteJob> = match &target {
         RunTarget::Master { id } => vec![shared.run_on_master(id, &module, input, limits)],
         RunTarget::All => shared.run_on_all_masters(&module, input, limits),

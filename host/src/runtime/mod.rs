@@ -101,10 +101,15 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Parses 64 hex digits.
 pub fn unhex32(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
+    unhex(hex)
+}
+
+/// Parses exactly `2 * N` hex digits (either case).
+pub fn unhex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
         return None;
     }
-    let mut out = [0u8; 32];
+    let mut out = [0u8; N];
     for (i, b) in out.iter_mut().enumerate() {
         *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }

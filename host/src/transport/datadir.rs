@@ -67,6 +67,7 @@ pub struct DataDir {
 
 const CA_CERT: &str = "ca.pem";
 const CA_KEY: &str = "ca.key";
+const JOB_KEY: &str = "job-signing.key";
 const CA_NAME: &str = "regcenter local CA";
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
@@ -194,6 +195,16 @@ impl DataDir {
     pub fn node_id(&self) -> Result<String, DataDirError> {
         let bytes = self.get_or_create("node-id", || Ok(format!("master-{}", &random_token()[..12]).into_bytes()))?;
         Ok(String::from_utf8_lossy(&bytes).trim().to_string())
+    }
+
+    /// The operator's ed25519 job-signing key (PKCS#8), made at first use.
+    pub fn job_signing_key(&self) -> Result<Vec<u8>, DataDirError> {
+        self.get_or_create(JOB_KEY, || {
+            let rng = ring::rand::SystemRandom::new();
+            ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|e| DataDirError::Crypto { path: JOB_KEY.into(), message: e.to_string() })
+        })
     }
 
     /// The key for QUIC stateless resets, kept so a restarted register
