@@ -6,10 +6,12 @@
 //! # Layout
 //! - [`table`]: the masters, their services and load.
 //! - [`session`]: one master's connection: auth, control loop.
+//! - [`backoff`]: growing delays for addresses that fail authentication.
 //! - [`jobs`]: job streams, [`RemoteJob`], [`RemoteError`].
 //! - [`operator`]: operators' requests (queries, commands, relayed runs).
 //! - [`prometheus`]: statistics over HTTP in the Prometheus text format.
 
+pub mod backoff;
 pub mod jobs;
 pub mod operator;
 pub mod prometheus;
@@ -37,6 +39,10 @@ use tokio::sync::broadcast;
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest control frame (hello with a big service list, commands).
 pub const MAX_CONTROL_FRAME: usize = 4 << 20;
+/// The default cap of a frame before authentication.
+pub const MAX_HELLO_FRAME: usize = 256 << 10;
+/// The default number of connections authenticating at once.
+pub const MAX_UNAUTHENTICATED: usize = 64;
 
 /// How a register runs.
 #[derive(Clone, Debug)]
@@ -64,6 +70,11 @@ pub struct RegisterConfig {
     pub max_job_frame: usize,
     /// Largest control frame.
     pub max_control_frame: usize,
+    /// Largest frame before authentication (the hello with its services).
+    pub max_hello_frame: usize,
+    /// Connections still authenticating at once; more are refused at the
+    /// handshake (bounds what unauthenticated peers can make us hold).
+    pub max_unauthenticated: usize,
 }
 
 impl RegisterConfig {
@@ -81,6 +92,8 @@ impl RegisterConfig {
             transport: TransportSettings::default(),
             max_job_frame: DEFAULT_MAX_FRAME,
             max_control_frame: MAX_CONTROL_FRAME,
+            max_hello_frame: MAX_HELLO_FRAME,
+            max_unauthenticated: MAX_UNAUTHENTICATED,
         }
     }
 }
@@ -150,6 +163,8 @@ pub struct Shared {
     pub(crate) events: broadcast::Sender<RegisterEvent>,
     pub(crate) register_id: String,
     pub(crate) modules: std::sync::Mutex<operator::ModuleStore>,
+    pub(crate) backoff: backoff::AuthBackoff,
+    pub(crate) authenticating: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -285,12 +300,24 @@ impl Register {
         }
         let (events, _) = broadcast::channel(1024);
         let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
-        let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id, modules: Default::default() });
+        let max_unauthenticated = cfg.max_unauthenticated.max(1);
+        let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id,
+            modules: Default::default(),
+            backoff: Default::default(),
+            authenticating: Arc::new(tokio::sync::Semaphore::new(max_unauthenticated)),
+        });
         let accept_endpoint = endpoint.clone();
         let accept_shared = shared.clone();
         tokio::spawn(async move {
             while let Some(incoming) = accept_endpoint.accept().await {
-                tokio::spawn(session::serve(accept_shared.clone(), incoming));
+                // A slot among the connections still authenticating; when all
+                // are taken the handshake is refused (the peer may retry).
+                let Ok(slot) = accept_shared.authenticating.clone().try_acquire_owned() else {
+                    tracing::warn!(address = %incoming.remote_address(), "refused: too many connections authenticating");
+                    incoming.refuse();
+                    continue;
+                };
+                tokio::spawn(session::serve(accept_shared.clone(), incoming, slot));
             }
         });
         tracing::info!(addr = ?endpoint.local_addr().ok(), "register listening");
@@ -379,6 +406,12 @@ impl Register {
     /// QUIC statistics of the connection to master `id` (bytes sent, …).
     pub fn connection_stats(&self, id: &str) -> Option<quinn::ConnectionStats> {
         self.shared.masters.get(id).map(|m| m.conn.stats())
+    }
+
+    /// How long the next authentication attempt from `ip` waits before its
+    /// credentials are checked (grows with failures, cleared by a success).
+    pub fn auth_delay(&self, ip: std::net::IpAddr) -> Duration {
+        self.shared.backoff.delay(ip, std::time::Instant::now())
     }
 
     /// Stops accepting and closes every connection.

@@ -12,7 +12,8 @@ use regcenter_protocol::message::{AuthFailed, Hello, Message, Welcome, PROTOCOL_
 use regcenter_protocol::session::RegisterControl;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::mpsc;
 
 static SERIAL: AtomicU64 = AtomicU64::new(1);
@@ -21,25 +22,36 @@ static SERIAL: AtomicU64 = AtomicU64::new(1);
 const COMMAND_BUFFER: usize = 256;
 
 /// Serves one incoming connection until it closes.
-pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
+pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSemaphorePermit) {
     let address = incoming.remote_address();
-    let conn = match incoming.await {
-        Ok(c) => c,
-        Err(e) => {
+    let conn = match tokio::time::timeout(shared.cfg.auth_timeout, incoming).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
             tracing::debug!(%address, error = %e, "handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%address, "handshake timed out");
             return;
         }
     };
     let authed = tokio::time::timeout(shared.cfg.auth_timeout, authenticate(&shared, &conn)).await;
-    let (peer, mut send, reader, state) = match authed {
-        Ok(Ok(a)) => a,
+    // Authenticated or not, this connection no longer counts as authenticating.
+    drop(slot);
+    let (peer, mut send, mut reader, state) = match authed {
+        Ok(Ok(a)) => {
+            shared.backoff.succeeded(address.ip());
+            a
+        }
         Ok(Err(reason)) => {
+            shared.backoff.failed(address.ip(), Instant::now());
             tracing::warn!(%address, %reason, "master authentication failed");
             let _ = shared.events.send(RegisterEvent::AuthFailed { address: address.to_string(), reason: reason.clone() });
             conn.close(codes::AUTH_FAILED.into(), reason.as_bytes());
             return;
         }
         Err(_) => {
+            shared.backoff.failed(address.ip(), Instant::now());
             let reason = format!("no valid hello within {:?}", shared.cfg.auth_timeout);
             tracing::warn!(%address, %reason, "master authentication timed out");
             let _ = shared.events.send(RegisterEvent::AuthFailed { address: address.to_string(), reason: reason.clone() });
@@ -47,6 +59,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming) {
             return;
         }
     };
+    reader.set_max_frame(shared.cfg.max_control_frame);
     if matches!(peer, Peer::Operator) {
         // Operators open one stream per run; masters (and peers that have not
         // authenticated) get only the control stream, so quinn keeps no
@@ -110,13 +123,19 @@ type Authed = (Peer, quinn::SendStream, MessageReader, RegisterControl);
 
 async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<Authed, String> {
     let (mut send, recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
-    let mut reader = MessageReader::new(recv, shared.cfg.max_control_frame);
+    let mut reader = MessageReader::new(recv, shared.cfg.max_hello_frame);
     let mut state = RegisterControl::default();
     let msg = match reader.next().await {
         Ok(Some(m)) => m,
         Ok(None) => return Err("the control stream ended before hello".into()),
         Err(e) => return Err(refuse(&mut send, e.to_string()).await),
     };
+    // An address that failed before waits before its credentials are checked.
+    let wait = shared.backoff.delay(conn.remote_address().ip(), Instant::now());
+    if !wait.is_zero() {
+        tracing::debug!(address = %conn.remote_address(), ?wait, "delaying an address with failed authentications");
+        tokio::time::sleep(wait).await;
+    }
     if let Err(e) = state.accept(&msg) {
         return Err(refuse(&mut send, e.to_string()).await);
     }

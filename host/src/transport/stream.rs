@@ -48,6 +48,11 @@ impl MessageReader {
         Self { recv, decoder: Decoder::new(max_frame) }
     }
 
+    /// Changes the frame cap (raised once the peer has authenticated).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.decoder.set_max_frame(max_frame);
+    }
+
     /// The next message; `Ok(None)` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Message>, StreamError> {
         loop {
@@ -88,7 +93,16 @@ pub async fn next_control(
     let msg = match reader.next().await {
         Ok(Some(m)) => m,
         Ok(None) => return Err("control stream closed".into()),
-        Err(e) => return Err(conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| e.to_string())),
+        Err(e) => {
+            if let Some(r) = conn.close_reason() {
+                return Err(r.to_string());
+            }
+            if matches!(e, StreamError::Protocol(_) | StreamError::Truncated(_)) {
+                // Garbage, an oversized or cut frame: tell the peer why.
+                conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());
+            }
+            return Err(e.to_string());
+        }
     };
     if let Err(e) = accept(&msg) {
         conn.close(codes::PROTOCOL.into(), e.to_string().as_bytes());

@@ -1,0 +1,213 @@
+//! Bad input on the wire, over real QUIC on 127.0.0.1: garbage, cut and
+//! oversized frames, a wrong protocol version, messages out of order, a
+//! second hello, and wrong tokens of every shape. Each closes the offending
+//! connection with a reason that names the fault; a well-behaved master on
+//! the same register keeps serving jobs throughout. Failed attempts from one
+//! address are delayed more and more, and a success clears the delay.
+
+mod common;
+
+use common::plugin;
+use regcenter::master::{Master, MasterConfig};
+use regcenter::protocol::message::{Hello, Message, OperatorHello, PROTOCOL_VERSION};
+use regcenter::register::{JobModule, Register, RegisterConfig, RegisterEvent};
+use regcenter::transport::tls::{client_config, TransportSettings, Trust};
+use regcenter::JobLimits;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// A QUIC client that trusts the register's CA but speaks whatever it is told.
+fn raw_client(dir: &Path) -> quinn::Endpoint {
+    let trust = Trust::from_pem(&regcenter::transport::datadir::DataDir::open(dir).unwrap().ca_cert_pem().unwrap()).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(client_config(&trust, TransportSettings::default()).unwrap());
+    ep
+}
+
+/// Opens a connection, writes `bytes` on the control stream (then FIN when
+/// `fin`), and returns why the register ended it: the auth-failed reason,
+/// or the connection's close reason.
+async fn attempt(ep: &quinn::Endpoint, addr: SocketAddr, bytes: &[u8], fin: bool) -> String {
+    let conn = ep.connect(addr, "localhost").unwrap().await.expect("handshake");
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    // The register may close before everything is written: that is fine.
+    let _ = send.write_all(bytes).await;
+    if fin {
+        let _ = send.finish();
+    }
+    let reply = within("the register's answer", recv.read_to_end(1 << 16)).await.unwrap_or_default();
+    let mut dec = regcenter::protocol::message::Decoder::default();
+    dec.push(&reply);
+    if let Ok(Some(Message::AuthFailed(f))) = dec.next() {
+        within("close", conn.closed()).await;
+        return f.reason;
+    }
+    within("close", conn.closed()).await.to_string()
+}
+
+fn hello(token: &str, version: u32) -> Vec<u8> {
+    Message::Hello(Hello { version, token: token.into(), node_id: "intruder".into(), max_jobs: 1, services: vec![] }).to_frame()
+}
+
+async fn good_master(dir: &Path, reg: &Register) -> Master {
+    let mut cfg = MasterConfig::new(dir);
+    cfg.node_id = Some("m-good".into());
+    let master = Master::new(cfg, common::registry_with(&["hello-world"]).await).unwrap();
+    let mut ev = reg.events();
+    master.connect("127.0.0.1", reg.local_addr().port());
+    within("the good master", async {
+        while reg.master("m-good").is_none() {
+            let _ = ev.recv().await;
+        }
+    })
+    .await;
+    master
+}
+
+async fn good_job_runs(reg: &Register) {
+    let job = JobModule::new(plugin("greet"));
+    let (items, outcome) = within("a good job", reg.run_on_master("m-good", &job, "{}", JobLimits::default()).collect()).await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+}
+
+fn master_token(dir: &Path) -> String {
+    regcenter::transport::datadir::DataDir::open(dir).unwrap().tokens(regcenter::transport::datadir::TokenKind::Master).unwrap()[0].clone()
+}
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+#[tokio::test]
+async fn malformed_frames_close_the_connection_with_the_fault_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())).await.unwrap();
+    let _good = good_master(dir.path(), &reg).await;
+    let ep = raw_client(dir.path());
+    let addr = reg.local_addr();
+
+    // Someone speaking HTTP: "GET " read as a length is 1195725856.
+    let garbage = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec();
+    let mut cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
+        ("garbage", garbage, true, "frame of 1195725856 bytes is over the 262144-byte limit"),
+        ("unknown kind", vec![0, 0, 0, 3, 0x7f, 1, 2], true, "unknown message kind 0x7f"),
+        ("zero length", vec![0, 0, 0, 0], true, "empty frame"),
+        ("oversized length prefix", vec![0x7f, 0xff, 0xff, 0xff, 1], false, "frame of 2147483647 bytes is over the 262144-byte limit"),
+        ("malformed hello body", vec![0, 0, 0, 3, 0x01, b'{', b'x'], true, "malformed hello message"),
+        ("wrong protocol version", hello("whatever", PROTOCOL_VERSION + 1), true, "protocol version mismatch: peer speaks 2, this side 1"),
+        ("load before hello", Message::Load(3).to_frame(), true, "unexpected load before hello"),
+        ("job message before hello", Message::Item("1".into()).to_frame(), true, "unexpected item before hello"),
+        ("stream ends before hello", Vec::new(), true, "the control stream ended before hello"),
+    ];
+    let mut cut = hello("t", PROTOCOL_VERSION);
+    cut.truncate(cut.len() - 3);
+    cases.push(("truncated hello", cut, true, "stream ended in the middle of a frame"));
+    for (what, bytes, fin, expected) in cases {
+        let reason = attempt(&ep, addr, &bytes, fin).await;
+        assert!(reason.contains(expected), "{what}: got {reason:?}, expected it to contain {expected:?}");
+        assert!(reg.master("intruder").is_none(), "{what}");
+    }
+    good_job_runs(&reg).await;
+}
+
+#[tokio::test]
+async fn a_second_hello_and_garbage_after_authentication_drop_only_that_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())).await.unwrap();
+    let _good = good_master(dir.path(), &reg).await;
+    let ep = raw_client(dir.path());
+    let token = master_token(dir.path());
+    for (what, after, expected) in [
+        ("second hello", hello(&token, PROTOCOL_VERSION), "unexpected hello (a second hello)"),
+        ("job message on the control stream", Message::Done(1).to_frame(), "unexpected done on the control stream"),
+        ("garbage after hello", vec![0, 0, 0, 2, 0xee, 0], "unknown message kind 0xee"),
+    ] {
+        let mut events = reg.events();
+        let conn = ep.connect(reg.local_addr(), "localhost").unwrap().await.unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        send.write_all(&hello(&token, PROTOCOL_VERSION)).await.unwrap();
+        let mut dec = regcenter::protocol::message::Decoder::default();
+        let mut buf = vec![0u8; 4096];
+        let welcome = within("welcome", async {
+            loop {
+                if let Some(m) = dec.next().unwrap() {
+                    return m;
+                }
+                let n = recv.read(&mut buf).await.unwrap().expect("welcome before the end");
+                dec.push(&buf[..n]);
+            }
+        })
+        .await;
+        assert!(matches!(welcome, Message::Welcome(_)), "{what}: {welcome:?}");
+        send.write_all(&after).await.unwrap();
+        let closed = within("close", conn.closed()).await.to_string();
+        assert!(closed.contains(expected), "{what}: {closed}");
+        let gone = within("the register drops it", async {
+            loop {
+                if let Ok(RegisterEvent::MasterDisconnected { id, reason }) = events.recv().await {
+                    if id == "intruder" {
+                        return reason;
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(gone.contains(expected), "{what}: {gone}");
+        good_job_runs(&reg).await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_tokens_of_every_shape_are_refused_and_repeated_failures_wait_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())).await.unwrap();
+    let _good = good_master(dir.path(), &reg).await;
+    let ep = raw_client(dir.path());
+    let token = master_token(dir.path());
+    assert_eq!(reg.auth_delay(LOCALHOST), Duration::ZERO);
+
+    let cases = [
+        ("wrong", "x".repeat(token.len()), "invalid token"),
+        ("empty", String::new(), "invalid token"),
+        ("correct prefix", token[..token.len() - 1].to_string(), "invalid token"),
+        ("correct plus a byte", format!("{token}x"), "invalid token"),
+        ("huge", "t".repeat(200 << 10), "invalid token"),
+        ("over the hello limit", "t".repeat(300 << 10), "over the 262144-byte limit"),
+    ];
+    for (n, (what, tok, expected)) in cases.iter().enumerate() {
+        let reason = attempt(&ep, reg.local_addr(), &hello(tok, PROTOCOL_VERSION), true).await;
+        assert!(reason.contains(expected), "{what}: {reason}");
+        assert_eq!(reg.auth_delay(LOCALHOST), regcenter::register::backoff::delay_for(n as u32 + 1), "after {what}");
+    }
+    // The master token is no operator token either.
+    let op = Message::OperatorHello(OperatorHello { version: PROTOCOL_VERSION, token: token.clone() }).to_frame();
+    let reason = attempt(&ep, reg.local_addr(), &op, true).await;
+    assert!(reason.contains("invalid operator token"), "{reason}");
+
+    // The next attempt waits at least the delay before its token is checked.
+    let waited = regcenter::register::backoff::delay_for(cases.len() as u32 + 1);
+    let started = Instant::now();
+    let reason = attempt(&ep, reg.local_addr(), &hello("nope", PROTOCOL_VERSION), true).await;
+    assert!(reason.contains("invalid token"));
+    assert!(started.elapsed() >= waited, "answered after {:?}, before the {waited:?} delay", started.elapsed());
+
+    // An honest master from the same address still gets in, and clears the delay.
+    let mut cfg = MasterConfig::new(dir.path());
+    cfg.node_id = Some("m-honest".into());
+    let honest = Master::new(cfg, common::registry_with(&[]).await).unwrap();
+    let mut ev = reg.events();
+    honest.connect("127.0.0.1", reg.local_addr().port());
+    within("the honest master", async {
+        while reg.master("m-honest").is_none() {
+            let _ = ev.recv().await;
+        }
+    })
+    .await;
+    assert_eq!(reg.auth_delay(LOCALHOST), Duration::ZERO);
+    good_job_runs(&reg).await;
+}
