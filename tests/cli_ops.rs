@@ -5,60 +5,14 @@
 mod common;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// A child process killed when the test ends.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regcenter"))
-        .args(args)
-        .env("REGCENTER_CACHE_DIR", common::cache_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn regcenter");
-    let out = child.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(l);
-        }
-    });
-    Proc { child, lines }
-}
-
-fn wait_line(p: &Proc, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + PATIENCE;
-    while let Ok(l) = p.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if pred(&l) {
-            return l;
-        }
-    }
-    panic!("timed out waiting for {what}");
-}
+use common::proc::{spawn, wait_line, Proc, PATIENCE};
 
 fn start_register(dir: &Path) -> (Proc, u16) {
-    let p = spawn(&["register", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap()]);
-    let line = wait_line(&p, "the register's address", |l| l.starts_with("register listening on"));
-    let port = line.rsplit(':').next().unwrap().parse().unwrap();
-    (p, port)
+    common::proc::start_register(dir, "127.0.0.1:0")
 }
 
 fn start_master(dir: &Path, port: u16, name: &str, services: &[&str]) -> Proc {

@@ -3,6 +3,8 @@
 //! with the seed's services, and a UTC date to compare against.
 #![allow(dead_code)]
 
+pub mod proc;
+
 use regcenter::runtime::engine::EngineConfig;
 use regcenter::{JobError, JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::Value;

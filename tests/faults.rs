@@ -1,0 +1,289 @@
+//! Faults with real processes on loopback: a register process flooded with
+//! bad connections (its memory stays bounded, its masters stay served), and
+//! a register killed with SIGKILL while 1,000 jobs stream through it (every
+//! job ends with all its items and done, or with a typed error; none hangs,
+//! none is cut short silently; after a restart the master is back and new
+//! jobs run). Deadlines are generous; the measured times are printed for
+//! RELIABILITY.md, never asserted.
+
+mod common;
+
+use common::plugin;
+use common::proc::{spawn, start_register, wait_line, Proc, PATIENCE};
+use regcenter::client::{ClientError, Operator, OperatorConfig};
+use regcenter::protocol::message::{Hello, Message, RunTarget, PROTOCOL_VERSION};
+use regcenter::register::{JobModule, RemoteError, RemoteEvent};
+use regcenter::transport::tls::{client_config, TransportSettings, Trust};
+use regcenter::JobLimits;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn start_master(dir: &Path, port: u16, name: &str, extra: &[&str]) -> Proc {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec!["master", "--connect", &addr, "--name", name, "--data-dir", dir.to_str().unwrap(), "--retry-delay", "0.2"];
+    args.extend(extra);
+    let p = spawn(&args);
+    wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
+    p
+}
+
+async fn operator(dir: &Path, port: u16) -> Operator {
+    let cfg = OperatorConfig { data_dir: dir.to_path_buf(), token: None, trust: None };
+    Operator::connect(&format!("127.0.0.1:{port}"), &cfg).await.expect("operator connects")
+}
+
+async fn greet_runs(op: &Operator, master: &str) {
+    let mut run = op.run(RunTarget::Master { id: master.into() }, &JobModule::new(plugin("greet")), "{}".into(), JobLimits::default()).await.unwrap();
+    let mut items = 0;
+    let end = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match run.next().await.unwrap() {
+                Some((_, RemoteEvent::Item(_))) => items += 1,
+                Some((_, RemoteEvent::Log { .. })) => {}
+                Some((_, end)) => return end,
+                None => panic!("the run ended without done"),
+            }
+        }
+    })
+    .await
+    .expect("greet ends");
+    assert_eq!((items, end), (2, RemoteEvent::Done { items: 2 }));
+}
+
+/// Samples `p`'s resident memory until told to stop; returns the peak (KiB).
+fn watch_rss(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let kib = s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
+                peak = peak.max(kib);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_bad_connections_keeps_register_memory_bounded_and_masters_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (reg, port) = start_register(d, "127.0.0.1:0");
+    let _master = start_master(d, port, "m-good", &["--service", "hello-world"]);
+    let op = operator(d, port).await;
+    greet_runs(&op, "m-good").await;
+    let baseline = reg.rss_kib();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peak = watch_rss(reg.child.id(), stop.clone());
+
+    let trust = Trust::from_pem(&regcenter::transport::datadir::DataDir::open(d).unwrap().ca_cert_pem().unwrap()).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(client_config(&trust, TransportSettings::default()).unwrap());
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    // Phase 1: 2,000 connections of garbage, oversized and cut frames, 32 at a time.
+    let (closed_with_reason, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut cut = Message::Hello(Hello { version: PROTOCOL_VERSION, token: "t".repeat(1000), node_id: "x".into(), max_jobs: 1, services: vec![] }).to_frame();
+    cut.truncate(500);
+    let payloads: Arc<Vec<Vec<u8>>> = Arc::new(vec![b"GET / HTTP/1.1\r\n\r\n".to_vec(), vec![0x7f, 0xff, 0xff, 0xff, 1], vec![0, 0, 0, 0], cut]);
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..32usize {
+        let (ep, payloads, closed_with_reason, refused) = (ep.clone(), payloads.clone(), closed_with_reason.clone(), refused.clone());
+        workers.push(tokio::spawn(async move {
+            for i in 0..(2000 / 32 + 1) {
+                let bytes = &payloads[(w + i) % payloads.len()];
+                let conn = match ep.connect(addr, "localhost").unwrap().await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                let Ok((mut send, _recv)) = conn.open_bi().await else { continue };
+                let _ = send.write_all(bytes).await;
+                let _ = send.finish();
+                if let quinn::ConnectionError::ApplicationClosed(c) = conn.closed().await {
+                    if !c.reason.is_empty() {
+                        closed_with_reason.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        tokio::time::timeout(Duration::from_secs(120), w).await.expect("phase 1 ends").unwrap();
+    }
+    let phase1 = started.elapsed();
+
+    // Phase 2: 64 connections each holding a nearly complete 256 KiB hello
+    // (the most an unauthenticated peer may make the register buffer), then
+    // more that find every authentication slot taken.
+    let almost = {
+        let mut f = Message::Hello(Hello { version: PROTOCOL_VERSION, token: "t".repeat(250 << 10), node_id: "x".into(), max_jobs: 1, services: vec![] }).to_frame();
+        f.truncate(f.len() - 10);
+        f
+    };
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let conn = ep.connect(addr, "localhost").unwrap().await.expect("a slot is free");
+        let (mut send, recv) = conn.open_bi().await.unwrap();
+        send.write_all(&almost).await.unwrap();
+        held.push((conn, send, recv));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut extra_refused = 0;
+    for _ in 0..16 {
+        if ep.connect(addr, "localhost").unwrap().await.is_err() {
+            extra_refused += 1;
+        }
+    }
+    let during_hold = reg.rss_kib();
+    drop(held);
+    // Slots come back once the held connections are gone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    greet_runs(&op, "m-good").await;
+    stop.store(true, Ordering::Relaxed);
+    let peak = peak.join().unwrap();
+    let growth_mib = peak.saturating_sub(baseline) as f64 / 1024.0;
+    eprintln!(
+        "flood: phase 1 {} connections in {phase1:?} ({} closed with a reason, {} refused at the handshake); \
+         phase 2: 64 held hellos, {extra_refused}/16 more refused; register RSS baseline {baseline} KiB, \
+         during hold {during_hold} KiB, peak {peak} KiB (growth {growth_mib:.1} MiB)",
+        32 * (2000 / 32 + 1),
+        closed_with_reason.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
+    assert!(closed_with_reason.load(Ordering::Relaxed) > 1000, "the register named its reason when closing");
+    assert_eq!(extra_refused, 16, "with every slot held, new handshakes are refused");
+    assert!(growth_mib < 50.0, "register RSS grew {growth_mib:.1} MiB during the flood");
+    let masters = op.masters().await.unwrap();
+    assert!(masters.iter().any(|m| m.id == "m-good"), "the master stayed connected");
+}
+
+/// How one streamed job ended, as the operator saw it.
+#[derive(Debug)]
+enum Ending {
+    /// Done, with every item in order.
+    Done,
+    /// A typed error.
+    Failed(String),
+    /// The stream ended without done or error (must never happen).
+    Truncated(u64),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_register_mid_stream_ends_every_job_and_the_master_comes_back() {
+    const JOBS: usize = 1000;
+    const ITEMS: u64 = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut reg, port) = start_register(d, "127.0.0.1:0");
+    let _master = start_master(d, port, "m-flood", &["--max-jobs", "1000"]);
+    let op = Arc::new(operator(d, port).await);
+    let module = Arc::new(JobModule::new(plugin("emit-flood")));
+    let received = Arc::new(AtomicU64::new(0));
+    let input = format!(r#"{{"count":{ITEMS},"size":32}}"#);
+
+    let mut jobs = Vec::new();
+    for _ in 0..JOBS {
+        let (op, module, received, input) = (op.clone(), module.clone(), received.clone(), input.clone());
+        jobs.push(tokio::spawn(async move {
+            let mut run = match op.run(RunTarget::Master { id: "m-flood".into() }, &module, input, JobLimits::default()).await {
+                Ok(r) => r,
+                Err(e) => return (Ending::Failed(e.to_string()), Instant::now()),
+            };
+            let mut next_seq = 0u64;
+            loop {
+                match run.next().await {
+                    Ok(Some((_, RemoteEvent::Item(item)))) => {
+                        let v: serde_json::Value = serde_json::from_str(&item).unwrap();
+                        assert_eq!(v["seq"], next_seq, "items arrive in order");
+                        next_seq += 1;
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Some((_, RemoteEvent::Log { .. }))) => {}
+                    Ok(Some((_, RemoteEvent::Done { items }))) => {
+                        assert_eq!((items, next_seq), (ITEMS, ITEMS), "done reports every item, and every item arrived");
+                        return (Ending::Done, Instant::now());
+                    }
+                    Ok(Some((_, RemoteEvent::Failed(e)))) => {
+                        assert!(matches!(e, RemoteError::MasterLost { .. } | RemoteError::Job { .. }), "{e:?}");
+                        return (Ending::Failed(e.to_string()), Instant::now());
+                    }
+                    Ok(None) => return (Ending::Truncated(next_seq), Instant::now()),
+                    Err(e @ ClientError::Stream(_)) => return (Ending::Failed(e.to_string()), Instant::now()),
+                    Err(e) => panic!("untyped end: {e:?}"),
+                }
+            }
+        }));
+    }
+    // Kill once items are flowing and before the jobs can have finished.
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while received.load(Ordering::Relaxed) < (JOBS as u64 * ITEMS) / 20 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("items flow");
+    reg.kill9();
+    let killed = Instant::now();
+    let at_kill = received.load(Ordering::Relaxed);
+
+    let mut done = 0;
+    let mut failed = Vec::new();
+    let mut truncated = Vec::new();
+    let mut last_end = killed;
+    for j in jobs {
+        let (ending, at) = tokio::time::timeout(Duration::from_secs(120), j).await.expect("no job hangs").unwrap();
+        last_end = last_end.max(at);
+        match ending {
+            Ending::Done => done += 1,
+            Ending::Failed(e) => failed.push(e),
+            Ending::Truncated(items) => truncated.push(items),
+        }
+    }
+    let detection = last_end.saturating_duration_since(killed);
+    assert!(truncated.is_empty(), "jobs ended without done or a typed error after these item counts: {truncated:?}");
+    assert_eq!(done + failed.len(), JOBS);
+    assert!(!failed.is_empty(), "the kill happened mid-stream");
+
+    // Restart on the same port: the master comes back by itself.
+    let restarted = Instant::now();
+    let (_reg2, port2) = start_register(d, &format!("127.0.0.1:{port}"));
+    assert_eq!(port2, port);
+    let op2 = operator(d, port).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !op2.masters().await.unwrap().iter().any(|m| m.id == "m-flood") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the master reconnects to the restarted register");
+    let reconnect = restarted.elapsed();
+    let mut run = op2.run(RunTarget::Master { id: "m-flood".into() }, &module, r#"{"count":3}"#.into(), JobLimits::default()).await.unwrap();
+    let mut items = 0;
+    loop {
+        match tokio::time::timeout(PATIENCE, run.next()).await.expect("new job ends").unwrap() {
+            Some((_, RemoteEvent::Item(_))) => items += 1,
+            Some((_, RemoteEvent::Done { items: n })) => {
+                assert_eq!((n, items), (3, 3));
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut reasons: Vec<&String> = failed.iter().collect();
+    reasons.sort();
+    reasons.dedup();
+    eprintln!(
+        "register kill: {JOBS} jobs x {ITEMS} items; {at_kill} items before the kill; {done} done (all items, in order), \
+         {} typed errors, 0 hung, {} truncated; every stream ended {detection:?} after the kill; \
+         master back {reconnect:?} after the restart; error kinds: {reasons:?}",
+        failed.len(),
+        truncated.len()
+    );
+}
