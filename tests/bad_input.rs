@@ -211,3 +211,36 @@ async fn wrong_tokens_of_every_shape_are_refused_and_repeated_failures_wait_long
     assert_eq!(reg.auth_delay(LOCALHOST), Duration::ZERO);
     good_job_runs(&reg).await;
 }
+
+#[tokio::test]
+async fn an_authenticated_master_can_neither_open_streams_nor_send_requests() {
+    use regcenter::protocol::limits::JobLimits as Limits;
+    use regcenter::protocol::message::Request;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path())).await.unwrap();
+    let _good = good_master(dir.path(), &reg).await;
+    let ep = raw_client(dir.path());
+    let token = master_token(dir.path());
+    let conn = ep.connect(reg.local_addr(), "localhost").unwrap().await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&hello(&token, PROTOCOL_VERSION)).await.unwrap();
+    let mut first = [0u8; 5];
+    within("welcome", recv.read_exact(&mut first)).await.unwrap();
+    assert_eq!(first[4], 0x02, "welcome");
+    // No stream credit beyond the control stream: a master cannot open a
+    // request stream at all (the register never raises a master's limit).
+    assert!(tokio::time::timeout(Duration::from_millis(500), conn.open_bi()).await.is_err(), "a second stream opened");
+    // A run request on the control stream closes the connection.
+    let run = Message::Request(Request::Run {
+        target: regcenter::protocol::message::RunTarget::Master { id: "m-good".into() },
+        sha256: regcenter::runtime::hex(&regcenter::runtime::sha256(&plugin("greet"))),
+        size: plugin("greet").len() as u64,
+        input: "{}".into(),
+        limits: Limits::default(),
+        signature: None,
+    });
+    send.write_all(&run.to_frame()).await.unwrap();
+    let closed = within("close", conn.closed()).await.to_string();
+    assert!(closed.contains("unexpected request on the control stream"), "{closed}");
+    good_job_runs(&reg).await;
+}

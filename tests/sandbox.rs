@@ -94,3 +94,24 @@ fn the_cli_grants_only_what_its_flags_name() {
     let unknown = call(&["--grant-env", "other:MODE=test"], "env-var", r#"["MODE"]"#);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("name service 'other', which is not hosted"), "{}", String::from_utf8_lossy(&unknown.stderr));
 }
+
+#[tokio::test]
+async fn a_job_reaches_no_file_variable_or_socket_even_beside_a_granted_service() {
+    let (_dir, host_dir) = secret_dir();
+    std::env::set_var("REGCENTER_PROBE_SECRET", "leaked");
+    let reg = common::registry();
+    // A service on the same runtime holds grants; they must not leak to jobs.
+    let grants = WasiGrants { env: vec![("GREETING".into(), "hi".into())], dirs: vec![(host_dir.clone().into(), "/".into(), true)] };
+    reg.register("sandbox-probe", plugin("sandbox-probe"), ServiceOptions { grants, ..ServiceOptions::default() }).await.unwrap();
+    let (items, outcome) = common::run(&reg, "job-probe", json!({}), regcenter::JobLimits::default()).await;
+    assert_eq!(outcome, Ok(8), "{items:?}");
+    let result = |probe: &str| items.iter().find(|i| i["probe"] == probe).unwrap_or_else(|| panic!("{probe} missing: {items:?}"))["result"].as_str().unwrap().to_string();
+    for path_probe in ["read /etc/passwd", "list /", "list .", "write /tmp/x"] {
+        assert!(result(path_probe).contains("No such file or directory"), "{path_probe}: {}", result(path_probe));
+    }
+    assert_eq!(result("environment"), "empty");
+    assert!(result("tcp 127.0.0.1:22").contains("Permission denied"), "{}", result("tcp 127.0.0.1:22"));
+    assert!(result("udp bind").contains("Permission denied"), "{}", result("udp bind"));
+    assert_ne!(result("lookup localhost"), "ALLOWED");
+    assert!(items.iter().all(|i| !i["result"].as_str().unwrap().starts_with("ALLOWED")), "{items:?}");
+}
