@@ -532,3 +532,78 @@ async fn hash_and_register_allow_lists_refuse_everything_else_by_name() {
     let register = format!("127.0.0.1:{}", b.local_addr().port());
     assert_eq!(outcome, Err(RemoteError::NotAdmitted { master: "m-allow".into(), refusal: Refusal::RegisterNotAllowed { register } }));
 }
+
+/// Runs `job` to its end, counting items without keeping them.
+async fn count_to_end(mut job: regcenter::register::RemoteJob) -> (u64, Result<u64, RemoteError>) {
+    job.close_input();
+    let mut items = 0;
+    while let Some(ev) = job.next().await {
+        match ev {
+            RemoteEvent::Item(_) => items += 1,
+            RemoteEvent::Log { .. } => {}
+            RemoteEvent::Done { items: n } => return (items, Ok(n)),
+            RemoteEvent::Failed(e) => return (items, Err(e)),
+        }
+    }
+    (items, Err(RemoteError::Protocol { master: String::new(), message: "the stream ended without done".into() }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misbehaving_jobs_over_the_wire_end_with_typed_errors_while_good_jobs_all_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = std::sync::Arc::new(register(dir.path()).await);
+    let master = master_with(dir.path(), "m-mixed", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+
+    let good = {
+        let reg = reg.clone();
+        tokio::spawn(async move {
+            let greet = JobModule::new(plugin("greet"));
+            let mut failures = Vec::new();
+            for _ in 0..200 {
+                let (items, outcome) = reg.run_on_master("m-mixed", &greet, "{}", JobLimits::default()).collect().await;
+                if outcome != Ok(2) || items.len() != 2 {
+                    failures.push(format!("{outcome:?} after {} items", items.len()));
+                }
+            }
+            failures
+        })
+    };
+    let short = JobLimits { deadline: Duration::from_secs(3), ..JobLimits::default() };
+    let core_module = vec![0, b'a', b's', b'm', 1, 0, 0, 0];
+    // (name, module, input, limits, what the error must say)
+    let bad: Vec<(&str, Vec<u8>, &str, JobLimits, &str)> = vec![
+        ("spin-forever", plugin("spin-forever"), "{}", short, "deadline limit"),
+        ("memory-hog", plugin("memory-hog"), "{}", JobLimits::default(), "memory limit"),
+        ("deep-recursion", plugin("deep-recursion"), "{}", JobLimits::default(), "stack"),
+        ("trap", plugin("trap"), "{}", JobLimits::default(), "job trapped"),
+        ("emit-flood", plugin("emit-flood"), r#"{"size":0}"#, JobLimits::default(), "item count limit"),
+        // 2,000,000 items of ~600 bytes: 1.2 GiB if nothing stopped it.
+        ("emit 1 GiB", plugin("emit-flood"), r#"{"count":2000000,"size":600}"#, JobLimits::default(), "emitted bytes limit"),
+        ("unsatisfiable import", plugin("typed-users"), "{}", JobLimits::default(), "example:users/users@1.0.0"),
+        ("invalid bytes", b"\0asm garbage".to_vec(), "{}", JobLimits::default(), "invalid WebAssembly"),
+        ("core module", core_module, "{}", JobLimits::default(), "core wasm module"),
+        ("wrong world", plugin("hello-world"), "{}", JobLimits::default(), "wrong world"),
+        ("oversized", vec![0u8; 40 << 20], "{}", JobLimits::default(), "over the"),
+    ];
+    let mut handles = Vec::new();
+    for (what, bytes, input, limits, want) in bad {
+        let reg = reg.clone();
+        handles.push(tokio::spawn(async move {
+            let job = JobModule::new(bytes);
+            let (items, outcome) = count_to_end(reg.run_on_master("m-mixed", &job, input, limits)).await;
+            (what, want, items, outcome)
+        }));
+    }
+    for h in handles {
+        let (what, want, items, outcome) = within("a misbehaving job ends", h).await.unwrap();
+        let err = outcome.expect_err(what);
+        assert!(matches!(err, RemoteError::Job { .. }), "{what}: a job error, got {err:?}");
+        assert!(err.to_string().contains(want), "{what}: `{err}` does not name `{want}`");
+        if what == "emit 1 GiB" {
+            assert!(items > 100_000, "{what}: items up to the limit arrived ({items})");
+        }
+    }
+    let failures = within("the good jobs", good).await.unwrap();
+    assert!(failures.is_empty(), "good jobs failed beside the bad ones: {failures:?}");
+}

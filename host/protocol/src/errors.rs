@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why a component (service or job) could not be loaded.
+///
+/// Tagged `cause` (not `kind`): it travels inside [`JobError::Rejected`],
+/// whose own tag is `kind`, and one JSON object cannot carry both.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum LoadError {
     /// The module is larger than the configured cap.
     #[error("module is {size} bytes, over the {max}-byte limit")]
@@ -115,3 +118,26 @@ pub enum JobError {
     Rejected(LoadError),
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rejection_round_trips_as_json_inside_a_job_error() {
+        let causes = [
+            LoadError::TooLarge { size: 2, max: 1 },
+            LoadError::CoreModule,
+            LoadError::Invalid { message: "bad".into() },
+            LoadError::WrongWorld { message: "no run".into() },
+            LoadError::UnsatisfiedImport { import: "a:b/c@1.0.0".into(), reason: "missing".into() },
+            LoadError::Io { path: "/x".into(), message: "gone".into() },
+            LoadError::Instantiate { message: "linker".into() },
+        ];
+        for cause in causes {
+            let e = JobError::Rejected(cause);
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<JobError>(&json).unwrap(), e, "{json}");
+        }
+    }
+}
