@@ -287,3 +287,208 @@ async fn killing_the_register_mid_stream_ends_every_job_and_the_master_comes_bac
         truncated.len()
     );
 }
+
+async fn in_process_master(dir: &Path, name: &str, services: &[&str]) -> regcenter::master::Master {
+    let mut cfg = regcenter::master::MasterConfig::new(dir);
+    cfg.node_id = Some(name.into());
+    cfg.retry_delay = Duration::from_millis(100);
+    regcenter::master::Master::new(cfg, common::registry_with(services).await).unwrap()
+}
+
+async fn wait_master(reg: &regcenter::register::Register, id: &str) {
+    tokio::time::timeout(PATIENCE, async {
+        while reg.master(id).is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{id} connects"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_one_of_two_registers_dies_the_master_keeps_serving_the_other() {
+    use regcenter::master::MasterEvent;
+    use regcenter::register::{Register, RegisterConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut a, port_a) = start_register(d, "127.0.0.1:0");
+    let b = Arc::new(Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), d)).await.unwrap());
+    let master = in_process_master(d, "m-two", &["hello-world"]).await;
+    let mut events = master.events();
+    master.connect("127.0.0.1", port_a);
+    master.connect("127.0.0.1", b.local_addr().port());
+    wait_master(&b, "m-two").await;
+    tokio::time::timeout(PATIENCE, async {
+        while master.connected_centers().len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("connected to both");
+
+    // Jobs through B run without pause while A is killed and its loss noticed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let through_b = {
+        let (b, stop) = (b.clone(), stop.clone());
+        tokio::spawn(async move {
+            let greet = JobModule::new(plugin("greet"));
+            let (mut ok, mut failed) = (0u64, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                match b.run_on_master("m-two", &greet, "{}", JobLimits::default()).collect().await {
+                    (items, Ok(2)) if items.len() == 2 => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill9();
+    let killed = Instant::now();
+    let a_key = format!("127.0.0.1:{port_a}");
+    let noticed = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match events.recv().await {
+                Ok(MasterEvent::Close { register, .. }) if register == a_key => return killed.elapsed(),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("the master notices A is gone");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = tokio::time::timeout(PATIENCE, through_b).await.expect("B's jobs end").unwrap();
+    eprintln!("two registers: A killed; the master noticed after {noticed:?}; {ok} jobs through B meanwhile, {} failed", failed.len());
+    assert!(failed.is_empty(), "jobs through B failed: {failed:?}");
+    assert!(ok > 0);
+    assert_eq!(master.connected_centers(), [format!("127.0.0.1:{}", b.local_addr().port())]);
+}
+
+/// A UDP relay between a master and a register that can drop a share of
+/// the packets (either way) or all of them (a stalled link).
+struct Relay {
+    addr: std::net::SocketAddr,
+    drop_permille: Arc<std::sync::atomic::AtomicU32>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let sock = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = sock.local_addr().unwrap();
+        let drop_permille = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (permille, count) = (drop_permille.clone(), dropped.clone());
+        tokio::spawn(async move {
+            let mut client = None;
+            let mut buf = vec![0u8; 65536];
+            let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let to = if from == upstream {
+                    match client {
+                        Some(c) => c,
+                        None => continue,
+                    }
+                } else {
+                    client = Some(from);
+                    upstream
+                };
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                if (rng % 1000) < u64::from(permille.load(Ordering::Relaxed)) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let _ = sock.send_to(&buf[..n], to).await;
+            }
+        });
+        Self { addr, drop_permille, dropped }
+    }
+
+    fn set_loss(&self, permille: u32) {
+        self.drop_permille.store(permille, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_link_loses_no_items_and_a_stalled_one_is_detected_and_recovered() {
+    use regcenter::register::{Register, RegisterConfig, RegisterEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), d)).await.unwrap();
+    let relay = Relay::start(reg.local_addr()).await;
+    let master = in_process_master(d, "m-lossy", &["test-fixture"]).await;
+    master.connect("127.0.0.1", relay.addr.port());
+    wait_master(&reg, "m-lossy").await;
+
+    // 5 % of the packets lost each way: jobs still deliver every item, in order.
+    relay.set_loss(50);
+    let flood = JobModule::new(plugin("emit-flood"));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..20 {
+        let job = reg.run_on_master("m-lossy", &flood, r#"{"count":2000,"size":100}"#, JobLimits::default());
+        handles.push(tokio::spawn(async move {
+            let (items, outcome) = job.collect().await;
+            let in_order = items.iter().enumerate().all(|(i, it)| serde_json::from_str::<serde_json::Value>(it).unwrap()["seq"] == i);
+            (items.len(), outcome, in_order)
+        }));
+    }
+    for h in handles {
+        let (n, outcome, in_order) = tokio::time::timeout(Duration::from_secs(120), h).await.expect("lossy jobs end").unwrap();
+        assert_eq!((n, outcome, in_order), (2000, Ok(2000), true));
+    }
+    let lossy = started.elapsed();
+    let dropped = relay.dropped.load(Ordering::Relaxed);
+    assert!(dropped > 0, "the relay dropped packets");
+
+    // A stalled link: a running job ends as master lost, both sides notice,
+    // and the master is back once packets flow again.
+    relay.set_loss(0);
+    let mut events = reg.events();
+    let mut ticker = reg.run_on_master("m-lossy", &JobModule::new(plugin("ticker")), "{}", JobLimits::default());
+    match tokio::time::timeout(PATIENCE, ticker.next()).await.expect("ticks") {
+        Some(RemoteEvent::Item(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    relay.set_loss(1000);
+    let stalled = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match ticker.next().await {
+                Some(RemoteEvent::Item(_)) => {}
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the running job ends instead of hanging");
+    assert!(matches!(end, Some(RemoteEvent::Failed(RemoteError::MasterLost { .. }))), "{end:?}");
+    let detected = stalled.elapsed();
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Ok(RegisterEvent::MasterDisconnected { id, .. }) = events.recv().await {
+                if id == "m-lossy" {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the register drops the master");
+    relay.set_loss(0);
+    let healed = Instant::now();
+    wait_master(&reg, "m-lossy").await;
+    let recovered = healed.elapsed();
+    let (items, outcome) = tokio::time::timeout(PATIENCE, reg.run_on_master("m-lossy", &flood, r#"{"count":10}"#, JobLimits::default()).collect())
+        .await
+        .expect("a job after recovery");
+    assert_eq!((items.len(), outcome), (10, Ok(10)));
+    eprintln!(
+        "lossy link: 20 jobs x 2000 items at 5 % loss each way in {lossy:?} ({dropped} packets dropped), 0 items lost; \
+         stalled link detected after {detected:?}; master back {recovered:?} after the link healed"
+    );
+}
