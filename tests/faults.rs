@@ -492,3 +492,63 @@ async fn a_lossy_link_loses_no_items_and_a_stalled_one_is_detected_and_recovered
          stalled link detected after {detected:?}; master back {recovered:?} after the link healed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_of_a_1_gib_job_bounds_register_and_master_memory_and_the_job_completes() {
+    const ITEMS: u64 = 135_000;
+    const SIZE: u64 = 8000;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (reg, port) = start_register(d, "127.0.0.1:0");
+    let master = start_master(d, port, "m-big", &["--job-deadline", "600", "--job-max-emit-mib", "2048"]);
+    let op = operator(d, port).await;
+    // Warm up (the module is compiled), then take the baselines.
+    let module = JobModule::new(plugin("emit-flood"));
+    let limits = JobLimits { deadline: Duration::from_secs(600), max_bytes: 2 << 30, ..JobLimits::default() };
+    let mut warm = op.run(RunTarget::Master { id: "m-big".into() }, &module, r#"{"count":10}"#.into(), limits).await.unwrap();
+    while let Some((_, ev)) = warm.next().await.unwrap() {
+        assert!(!matches!(ev, RemoteEvent::Failed(_)), "{ev:?}");
+    }
+    let (reg_base, master_base) = (reg.rss_kib(), master.rss_kib());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reg_peak, master_peak) = (watch_rss(reg.child.id(), stop.clone()), watch_rss(master.child.id(), stop.clone()));
+
+    let input = format!(r#"{{"count":{ITEMS},"size":{SIZE}}}"#);
+    let mut run = op.run(RunTarget::Master { id: "m-big".into() }, &module, input, limits).await.unwrap();
+    let started = Instant::now();
+    let (mut items, mut bytes) = (0u64, 0u64);
+    let end = tokio::time::timeout(Duration::from_secs(300), async {
+        loop {
+            match run.next().await.unwrap() {
+                Some((_, RemoteEvent::Item(i))) => {
+                    bytes += i.len() as u64;
+                    items += 1;
+                    // The slow reader: a pause every 16 items (at most ~128 MB/s).
+                    if items % 16 == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                Some((_, RemoteEvent::Log { .. })) => {}
+                Some((_, end)) => return end,
+                None => panic!("the run ended without done"),
+            }
+        }
+    })
+    .await
+    .expect("the big job completes");
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (reg_peak, master_peak) = (reg_peak.join().unwrap(), master_peak.join().unwrap());
+    let mib = |peak: u64, base: u64| peak.saturating_sub(base) as f64 / 1024.0;
+    let (reg_growth, master_growth) = (mib(reg_peak, reg_base), mib(master_peak, master_base));
+    eprintln!(
+        "slow consumer: {items} items, {:.2} GiB in {took:?} ({:.0} MB/s); RSS growth register {reg_growth:.1} MiB, master {master_growth:.1} MiB",
+        bytes as f64 / (1u64 << 30) as f64,
+        bytes as f64 / took.as_secs_f64() / 1e6,
+    );
+    assert_eq!(end, RemoteEvent::Done { items: ITEMS });
+    assert_eq!(items, ITEMS);
+    assert!(bytes >= 1 << 30, "{bytes} bytes flowed");
+    assert!(reg_growth < 64.0, "register RSS grew {reg_growth:.1} MiB");
+    assert!(master_growth < 64.0, "master RSS grew {master_growth:.1} MiB");
+}

@@ -1,8 +1,10 @@
 //! What a node hosts, from command-line specs: `--service NAME=FILE`,
 //! `--meta NAME:KEY=VALUE`, and the WASI grants a master explicitly gives a
 //! service (`--grant-env NAME:KEY=VALUE`, `--grant-dir NAME:HOST=GUEST[:rw]`).
-//! Without a grant a service sees no environment and no filesystem.
+//! Without a grant a service sees no environment and no filesystem. Also the
+//! job-limit ceilings (`--job-deadline`, `--job-max-items`, `--job-max-emit-mib`).
 
+use crate::limits::JobLimits;
 use crate::plugins;
 use crate::registry::{ServiceOptions, ServiceRegistry};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -20,6 +22,8 @@ pub struct HostSpec {
     pub grant_env: Vec<String>,
     /// `NAME:HOST_DIR=GUEST_DIR` (read-only) or `…:rw` directories granted to a service.
     pub grant_dir: Vec<String>,
+    /// The most a job may use here (requesters can only ask for less).
+    pub job_limits: JobLimits,
 }
 
 /// A malformed spec, a service file that cannot be read, or a failed registration.
@@ -117,7 +121,7 @@ impl HostSpec {
     /// A registry on a default runtime hosting the services.
     pub async fn load(&self) -> Result<ServiceRegistry, HostError> {
         let mut opts = self.options()?;
-        let registry = ServiceRegistry::new(Runtime::new(RuntimeConfig::default())?);
+        let registry = ServiceRegistry::new(Runtime::new(RuntimeConfig { job_limits: self.job_limits, ..RuntimeConfig::default() })?);
         for spec in &self.services {
             let (name, path) = parse_service(spec)?;
             let bytes = read(&path)?;

@@ -354,11 +354,32 @@ struct Services {
     /// Grant service NAME a host directory at GUEST_DIR, read-only unless `:rw` (repeatable; default: no filesystem).
     #[arg(long, value_name = "NAME:HOST_DIR=GUEST_DIR[:rw]")]
     grant_dir: Vec<String>,
+    /// The longest a job may run, in seconds (requesters can only ask for less).
+    #[arg(long, value_name = "SECS", env = "REGCENTER_JOB_DEADLINE", default_value_t = JobLimits::default().deadline.as_secs_f64())]
+    job_deadline: f64,
+    /// The most items a job may emit.
+    #[arg(long, value_name = "N", env = "REGCENTER_JOB_MAX_ITEMS", default_value_t = JobLimits::default().max_items)]
+    job_max_items: u64,
+    /// The most a job may emit in total, in MiB.
+    #[arg(long, value_name = "MIB", env = "REGCENTER_JOB_MAX_EMIT_MIB", default_value_t = JobLimits::default().max_bytes >> 20)]
+    job_max_emit_mib: u64,
 }
 
 impl Services {
-    fn spec(self) -> regcenter::hosting::HostSpec {
-        regcenter::hosting::HostSpec { services: self.specs, meta: self.meta, grant_env: self.grant_env, grant_dir: self.grant_dir }
+    fn spec(self) -> Result<regcenter::hosting::HostSpec> {
+        if !(self.job_deadline.is_finite() && self.job_deadline > 0.0) {
+            anyhow::bail!("--job-deadline must be a positive number of seconds");
+        }
+        if self.job_max_items == 0 || self.job_max_emit_mib == 0 {
+            anyhow::bail!("--job-max-items and --job-max-emit-mib must be at least 1");
+        }
+        let job_limits = JobLimits {
+            deadline: Duration::from_secs_f64(self.job_deadline),
+            max_items: self.job_max_items,
+            max_bytes: self.job_max_emit_mib.saturating_mul(1 << 20),
+            ..JobLimits::default()
+        };
+        Ok(regcenter::hosting::HostSpec { services: self.specs, meta: self.meta, grant_env: self.grant_env, grant_dir: self.grant_dir, job_limits })
     }
 }
 
@@ -441,7 +462,7 @@ async fn dispatch(command: Command) -> Result<()> {
             }
             let opts = MasterOptions {
                 connect: a.connect,
-                services: a.services.spec(),
+                services: a.services.spec()?,
                 name: a.name,
                 retry_attempts: a.retry_attempts,
                 retry_delay: Duration::from_secs_f64(a.retry_delay),
@@ -521,7 +542,7 @@ async fn dispatch(command: Command) -> Result<()> {
             }
         }
         Command::Local(Local::Call { services, service, method, args }) => {
-            let out = regcenter::local::call(&services.spec(), &service, &method, args.as_deref()).await?;
+            let out = regcenter::local::call(&services.spec()?, &service, &method, args.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
         Command::Local(Local::Run { services, job, input, timeout }) => {
@@ -529,7 +550,7 @@ async fn dispatch(command: Command) -> Result<()> {
                 anyhow::bail!("--timeout must be a positive number of seconds");
             }
             let limits = JobLimits { deadline: Duration::from_secs_f64(timeout), ..JobLimits::default() };
-            regcenter::local::run(&services.spec(), &job, input.as_deref(), limits, &mut std::io::stdout()).await?;
+            regcenter::local::run(&services.spec()?, &job, input.as_deref(), limits, &mut std::io::stdout()).await?;
         }
     }
     Ok(())
