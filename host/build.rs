@@ -14,6 +14,8 @@
 //!
 //! Set `REGCENTER_SKIP_GUEST_BUILD=1` to skip the guest build (clippy, fuzz,
 //! IDEs); the directory is still exported and whatever it holds is used.
+//! `REGCENTER_PLUGIN_DIR` names another directory of built components (the
+//! fuzz crates point it at the main build's `target/plugins`).
 
 #[path = "build/foreign.rs"]
 mod foreign;
@@ -31,7 +33,8 @@ fn main() {
     let plugins = root.join("plugins");
     let wit = root.join("wit");
     let target_dir = outer_target_dir();
-    let out = target_dir.join("plugins");
+    println!("cargo:rerun-if-env-changed=REGCENTER_PLUGIN_DIR");
+    let out = env::var_os("REGCENTER_PLUGIN_DIR").map(PathBuf::from).unwrap_or_else(|| target_dir.join("plugins"));
 
     println!("cargo:rustc-env=REGCENTER_PLUGIN_DIR={}", out.display());
     println!("cargo:rerun-if-env-changed=REGCENTER_SKIP_GUEST_BUILD");
