@@ -182,7 +182,7 @@ async fn killing_the_register_mid_stream_ends_every_job_and_the_master_comes_bac
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let (mut reg, port) = start_register(d, "127.0.0.1:0");
-    let _master = start_master(d, port, "m-flood", &["--max-jobs", "1000"]);
+    let _master = start_master(d, port, "m-flood", &["--max-jobs", "1000", "--service", "hello-world"]);
     let op = Arc::new(operator(d, port).await);
     let module = Arc::new(JobModule::new(plugin("emit-flood")));
     let received = Arc::new(AtomicU64::new(0));
@@ -264,6 +264,8 @@ async fn killing_the_register_mid_stream_ends_every_job_and_the_master_comes_bac
     .await
     .expect("the master reconnects to the restarted register");
     let reconnect = restarted.elapsed();
+    // It announced its services again.
+    assert_eq!(op2.services().await.unwrap().get("hello-world"), Some(&vec!["m-flood".to_string()]));
     let mut run = op2.run(RunTarget::Master { id: "m-flood".into() }, &module, r#"{"count":3}"#.into(), JobLimits::default()).await.unwrap();
     let mut items = 0;
     loop {
