@@ -554,3 +554,48 @@ async fn a_slow_reader_of_a_1_gib_job_bounds_register_and_master_memory_and_the_
     assert!(reg_growth < 64.0, "register RSS grew {reg_growth:.1} MiB");
     assert!(master_growth < 64.0, "master RSS grew {master_growth:.1} MiB");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_that_goes_away_cancels_its_silent_jobs_at_once() {
+    use regcenter::register::{Register, RegisterConfig};
+    use regcenter::runtime::engine::EngineConfig;
+    use regcenter::{Runtime, RuntimeConfig, ServiceRegistry};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let reg = Register::start(RegisterConfig::new("127.0.0.1:0".parse().unwrap(), d)).await.unwrap();
+    // Jobs here may run ten minutes: only cancellation can end them within the test.
+    let long = JobLimits { deadline: Duration::from_secs(600), ..JobLimits::default() };
+    let engine = EngineConfig { cache_dir: Some(common::cache_dir()), job_slots: 16, ..EngineConfig::default() };
+    let runtime = Runtime::new(RuntimeConfig { engine, job_limits: long, ..RuntimeConfig::default() }).unwrap();
+    let mut cfg = regcenter::master::MasterConfig::new(d);
+    cfg.node_id = Some("m-silent".into());
+    let master = regcenter::master::Master::new(cfg, ServiceRegistry::new(runtime)).unwrap();
+    master.connect("127.0.0.1", reg.local_addr().port());
+    wait_master(&reg, "m-silent").await;
+    let spin = JobModule::new(plugin("spin-forever"));
+    let in_flight = |n: u32| {
+        let reg = &reg;
+        async move {
+            tokio::time::timeout(PATIENCE, async {
+                while reg.master("m-silent").map(|m| m.in_flight) != Some(n) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("m-silent never had {n} job(s) in flight"))
+        }
+    };
+
+    // The operator drops one run but keeps its connection.
+    let op = operator(d, reg.local_addr().port()).await;
+    let run = op.run(RunTarget::Master { id: "m-silent".into() }, &spin, "{}".into(), long).await.unwrap();
+    in_flight(1).await;
+    drop(run);
+    in_flight(0).await;
+
+    // The operator's whole connection goes away.
+    let run = op.run(RunTarget::Master { id: "m-silent".into() }, &spin, "{}".into(), long).await.unwrap();
+    in_flight(1).await;
+    drop((run, op));
+    in_flight(0).await;
+}

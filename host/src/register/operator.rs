@@ -171,9 +171,14 @@ async fn run(
         }));
     }
     drop(tx);
+    // The operator dropping its run (STOP_SENDING) or its connection ends the
+    // relay at once, even while the jobs are silent.
+    let stopped = send.stopped();
+    tokio::pin!(stopped);
     let mut reading = true;
     loop {
         tokio::select! {
+            _ = &mut stopped => break,
             ev = rx.recv() => match ev {
                 Some((master, event)) => {
                     if stream::write(send, &Message::Routed { master, event }).await.is_err() {
