@@ -244,3 +244,28 @@ async fn an_authenticated_master_can_neither_open_streams_nor_send_requests() {
     assert!(closed.contains("unexpected request on the control stream"), "{closed}");
     good_job_runs(&reg).await;
 }
+
+#[tokio::test]
+async fn with_every_authentication_slot_taken_new_handshakes_are_refused_until_one_frees() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+    cfg.max_unauthenticated = 4;
+    let reg = Register::start(cfg).await.unwrap();
+    let ep = raw_client(dir.path());
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(ep.connect(reg.local_addr(), "localhost").unwrap().await.expect("a free slot"));
+    }
+    let refused = ep.connect(reg.local_addr(), "localhost").unwrap().await;
+    assert!(refused.is_err(), "a fifth handshake while four authenticate");
+    held.pop().unwrap().close(0u32.into(), b"done");
+    within("a slot frees", async {
+        loop {
+            if let Ok(c) = ep.connect(reg.local_addr(), "localhost").unwrap().await {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}

@@ -474,11 +474,6 @@ impl Decoder {
         Self { buf: Vec::new(), start: 0, max_frame }
     }
 
-    /// Changes the cap (e.g. raised once the peer has authenticated).
-    pub fn set_max_frame(&mut self, max_frame: usize) {
-        self.max_frame = max_frame;
-    }
-
     /// Adds bytes read from the stream.
     pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start == self.buf.len() {

@@ -41,8 +41,14 @@ pub const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONTROL_FRAME: usize = 4 << 20;
 /// The default cap of a frame before authentication.
 pub const MAX_HELLO_FRAME: usize = 256 << 10;
-/// The default number of connections authenticating at once.
-pub const MAX_UNAUTHENTICATED: usize = 64;
+/// Hellos up to this size need no permit; larger ones take one of
+/// [`MAX_LARGE_HELLOS`] (most hellos are a few KiB).
+pub const SMALL_HELLO: usize = 16 << 10;
+/// The default number of large hellos being received at once.
+pub const MAX_LARGE_HELLOS: usize = 32;
+/// The default number of connections authenticating at once (a whole fleet
+/// of masters reconnecting to a restarted register fits).
+pub const MAX_UNAUTHENTICATED: usize = 1024;
 
 /// How a register runs.
 #[derive(Clone, Debug)]
@@ -75,6 +81,11 @@ pub struct RegisterConfig {
     /// Connections still authenticating at once; more are refused at the
     /// handshake (bounds what unauthenticated peers can make us hold).
     pub max_unauthenticated: usize,
+    /// Hellos over [`SMALL_HELLO`] bytes received at once; more are refused
+    /// with a reason. With the two limits, unauthenticated peers can make
+    /// the register buffer at most `max_unauthenticated * SMALL_HELLO +
+    /// max_large_hellos * max_hello_frame` (24 MiB by default).
+    pub max_large_hellos: usize,
 }
 
 impl RegisterConfig {
@@ -94,6 +105,7 @@ impl RegisterConfig {
             max_control_frame: MAX_CONTROL_FRAME,
             max_hello_frame: MAX_HELLO_FRAME,
             max_unauthenticated: MAX_UNAUTHENTICATED,
+            max_large_hellos: MAX_LARGE_HELLOS,
         }
     }
 }
@@ -165,6 +177,7 @@ pub struct Shared {
     pub(crate) modules: std::sync::Mutex<operator::ModuleStore>,
     pub(crate) backoff: backoff::AuthBackoff,
     pub(crate) authenticating: Arc<tokio::sync::Semaphore>,
+    pub(crate) large_hellos: tokio::sync::Semaphore,
 }
 
 impl Shared {
@@ -301,10 +314,12 @@ impl Register {
         let (events, _) = broadcast::channel(1024);
         let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let max_unauthenticated = cfg.max_unauthenticated.max(1);
+        let max_large_hellos = cfg.max_large_hellos;
         let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id,
             modules: Default::default(),
             backoff: Default::default(),
             authenticating: Arc::new(tokio::sync::Semaphore::new(max_unauthenticated)),
+            large_hellos: tokio::sync::Semaphore::new(max_large_hellos),
         });
         let accept_endpoint = endpoint.clone();
         let accept_shared = shared.clone();

@@ -6,9 +6,10 @@
 
 use crate::register::table::MasterConn;
 use crate::register::{RegisterEvent, Shared};
-use crate::transport::stream::{self, codes, MessageReader};
+use crate::transport::stream::{self, codes, MessageReader, StreamError};
 use crate::transport::tls::token_matches;
-use regcenter_protocol::message::{AuthFailed, Hello, Message, Welcome, PROTOCOL_VERSION};
+use regcenter_protocol::frame;
+use regcenter_protocol::message::{AuthFailed, Decoder, Hello, Message, ProtocolError, Welcome, PROTOCOL_VERSION};
 use regcenter_protocol::session::RegisterControl;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -38,7 +39,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSe
     let authed = tokio::time::timeout(shared.cfg.auth_timeout, authenticate(&shared, &conn)).await;
     // Authenticated or not, this connection no longer counts as authenticating.
     drop(slot);
-    let (peer, mut send, mut reader, state) = match authed {
+    let (peer, mut send, reader, state) = match authed {
         Ok(Ok(a)) => {
             shared.backoff.succeeded(address.ip());
             a
@@ -59,7 +60,6 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSe
             return;
         }
     };
-    reader.set_max_frame(shared.cfg.max_control_frame);
     if matches!(peer, Peer::Operator) {
         // Operators open one stream per run; masters (and peers that have not
         // authenticated) get only the control stream, so quinn keeps no
@@ -122,14 +122,15 @@ enum Peer {
 type Authed = (Peer, quinn::SendStream, MessageReader, RegisterControl);
 
 async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<Authed, String> {
-    let (mut send, recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
-    let mut reader = MessageReader::new(recv, shared.cfg.max_hello_frame);
+    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| format!("no control stream: {e}"))?;
     let mut state = RegisterControl::default();
-    let msg = match reader.next().await {
-        Ok(Some(m)) => m,
-        Ok(None) => return Err("the control stream ended before hello".into()),
-        Err(e) => return Err(refuse(&mut send, e.to_string()).await),
+    let msg = match read_hello(shared, &mut recv).await {
+        Ok(m) => m,
+        Err(HelloError::Ended) => return Err("the control stream ended before hello".into()),
+        Err(HelloError::Refused(reason)) => return Err(refuse(&mut send, reason).await),
     };
+    // The rest of the stream is read with the control-stream cap.
+    let reader = MessageReader::new(recv, shared.cfg.max_control_frame);
     // An address that failed before waits before its credentials are checked.
     let wait = shared.backoff.delay(conn.remote_address().ip(), Instant::now());
     if !wait.is_zero() {
@@ -156,6 +157,53 @@ async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<Authe
             Ok((Peer::Operator, send, reader, state))
         }
         _ => Err(refuse(&mut send, "expected hello".into()).await),
+    }
+}
+
+/// Why no hello could be read.
+enum HelloError {
+    /// The stream ended before any byte.
+    Ended,
+    /// What to tell the peer.
+    Refused(String),
+}
+
+/// Reads exactly the first frame of a control stream. Its length is known
+/// from the prefix before any body is buffered: over the hello cap it is
+/// refused at once, and a body over [`SMALL_HELLO`](super::SMALL_HELLO)
+/// bytes is read only with one of the few large-hello permits.
+async fn read_hello(shared: &Shared, recv: &mut quinn::RecvStream) -> Result<Message, HelloError> {
+    let mut prefix = [0u8; frame::LEN_BYTES];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Err(HelloError::Ended),
+        Err(quinn::ReadExactError::FinishedEarly(n)) => return Err(HelloError::Refused(StreamError::Truncated(n).to_string())),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(HelloError::Refused(e.to_string())),
+    }
+    let cap = shared.cfg.max_hello_frame;
+    if let Err(e) = frame::check(&prefix, cap) {
+        return Err(HelloError::Refused(ProtocolError::from(e).to_string()));
+    }
+    let len = u32::from_be_bytes(prefix) as usize;
+    let _permit = if len > super::SMALL_HELLO {
+        let permit = shared.large_hellos.try_acquire();
+        Some(permit.map_err(|_| HelloError::Refused(format!("register busy: too many hellos over {} bytes being received; retry", super::SMALL_HELLO)))?)
+    } else {
+        None
+    };
+    let mut body = vec![0u8; len];
+    match recv.read_exact(&mut body).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(n)) => return Err(HelloError::Refused(StreamError::Truncated(frame::LEN_BYTES + n).to_string())),
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(HelloError::Refused(e.to_string())),
+    }
+    let mut decoder = Decoder::new(cap);
+    decoder.push(&prefix);
+    decoder.push(&body);
+    match decoder.next() {
+        Ok(Some(m)) => Ok(m),
+        Ok(None) => Err(HelloError::Refused("incomplete hello".into())),
+        Err(e) => Err(HelloError::Refused(e.to_string())),
     }
 }
 

@@ -48,11 +48,6 @@ impl MessageReader {
         Self { recv, decoder: Decoder::new(max_frame) }
     }
 
-    /// Changes the frame cap (raised once the peer has authenticated).
-    pub fn set_max_frame(&mut self, max_frame: usize) {
-        self.decoder.set_max_frame(max_frame);
-    }
-
     /// The next message; `Ok(None)` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Message>, StreamError> {
         loop {
