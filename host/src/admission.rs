@@ -74,6 +74,26 @@ impl Admission {
         self.hashes.is_empty() && self.registers.is_empty() && self.keys.is_empty()
     }
 
+    /// The policy in words (`regcenter master` prints it); `None` when open.
+    pub fn summary(&self) -> Option<String> {
+        if self.is_open() {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !self.hashes.is_empty() {
+            parts.push(format!("{} allowed job hash(es)", self.hashes.len()));
+        }
+        if !self.registers.is_empty() {
+            let mut registers: Vec<&str> = self.registers.iter().map(String::as_str).collect();
+            registers.sort_unstable();
+            parts.push(format!("jobs only through {}", registers.join(", ")));
+        }
+        if !self.keys.is_empty() {
+            parts.push(format!("signed jobs only ({} trusted key(s))", self.keys.len()));
+        }
+        Some(parts.join("; "))
+    }
+
     /// Checks a job arriving through `register` for module `sha256`.
     pub fn check(&self, register: &str, sha256: &[u8; 32], signature: Option<&JobSignature>) -> Result<(), Refusal> {
         if !self.registers.is_empty() && !self.registers.contains(register) {
@@ -114,6 +134,7 @@ mod tests {
     fn the_open_policy_admits_everything() {
         let a = Admission::default();
         assert!(a.is_open());
+        assert_eq!(a.summary(), None);
         assert_eq!(a.check("r:1", &[0; 32], None), Ok(()));
     }
 

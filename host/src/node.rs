@@ -215,11 +215,12 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     cfg.retry_delay = opts.retry_delay;
     cfg.reconnect_on_close = !opts.no_reconnect;
     cfg.max_jobs = opts.max_jobs;
+    let policy = admission.summary();
     cfg.admission = admission;
     let master = Master::new(cfg, registry)?;
     let mut events = master.events();
     println!("master {} hosting {} service(s)", master.node_id(), master.registry().all().len());
-    if let Some(policy) = describe_admission(&opts.admission) {
+    if let Some(policy) = policy {
         println!("admission: {policy}");
     }
     for (host, port) in &targets {
@@ -238,21 +239,6 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     master.drain(Duration::from_secs(5)).await;
     println!("master stopped");
     Ok(())
-}
-
-/// The master's admission policy in words; `None` when it admits every job.
-fn describe_admission(a: &AdmissionOptions) -> Option<String> {
-    let mut parts = Vec::new();
-    if !a.allow_jobs.is_empty() {
-        parts.push(format!("{} allowed job hash(es)", a.allow_jobs.len()));
-    }
-    if !a.allow_registers.is_empty() {
-        parts.push(format!("jobs only through {}", a.allow_registers.join(", ")));
-    }
-    if !a.trust_job_keys.is_empty() {
-        parts.push(format!("signed jobs only ({} trusted key(s))", a.trust_job_keys.len()));
-    }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// One line for a master event.

@@ -141,7 +141,7 @@ async fn prepare(
     early_input: &mut Vec<Message>,
 ) -> Result<Arc<crate::runtime::job::PreparedJob>, JobFailure> {
     let refused = |reason: String| JobFailure::Refused { reason };
-    let sha = crate::runtime::unhex32(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
+    let sha = crate::runtime::unhex::<32>(&start.sha256).ok_or_else(|| refused("job-start carries no valid SHA-256".into()))?;
     // Admission comes first: a refused job costs no module transfer or compile.
     inner.cfg.admission.check(register, &sha, start.signature.as_ref()).map_err(|refusal| JobFailure::NotAdmitted { refusal })?;
     let runtime = inner.registry.runtime();

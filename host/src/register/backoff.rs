@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,7 @@ struct Failures {
 #[derive(Debug, Default)]
 pub struct AuthBackoff {
     table: Mutex<HashMap<IpAddr, Failures>>,
+    waited: AtomicU64,
 }
 
 /// The wait after `failures` consecutive failures.
@@ -50,6 +52,16 @@ impl AuthBackoff {
             Some(f) if now.saturating_duration_since(f.last) < FORGET_AFTER => delay_for(f.count),
             _ => Duration::ZERO,
         }
+    }
+
+    /// Records that an attempt was made to wait its delay.
+    pub fn waited(&self) {
+        self.waited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Attempts made to wait so far.
+    pub fn waits(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
     }
 
     /// Records a failed attempt from `ip`.

@@ -429,6 +429,11 @@ impl Register {
         self.shared.backoff.delay(ip, std::time::Instant::now())
     }
 
+    /// Authentication attempts made to wait their address's delay so far.
+    pub fn auth_waits(&self) -> u64 {
+        self.shared.backoff.waits()
+    }
+
     /// Stops accepting and closes every connection.
     pub fn shutdown(&self) {
         self.endpoint.close(crate::transport::stream::codes::CLOSED.into(), b"register shutting down");

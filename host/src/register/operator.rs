@@ -105,7 +105,7 @@ async fn run(
     signature: Option<JobSignature>,
 ) {
     let refuse = |message: String| Message::Reply(serde_json::json!({ "error": message }));
-    let Some(sha_bytes) = crate::runtime::unhex32(sha) else {
+    let Some(sha_bytes) = crate::runtime::unhex::<32>(sha) else {
         let _ = stream::write(send, &refuse("run carries no valid SHA-256".into())).await;
         let _ = send.finish();
         return;

@@ -9,7 +9,7 @@ use crate::register::{RegisterEvent, Shared};
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
 use crate::transport::tls::token_matches;
 use regcenter_protocol::frame;
-use regcenter_protocol::message::{AuthFailed, Decoder, Hello, Message, ProtocolError, Welcome, PROTOCOL_VERSION};
+use regcenter_protocol::message::{AuthFailed, Hello, Message, ProtocolError, Welcome, PROTOCOL_VERSION};
 use regcenter_protocol::session::RegisterControl;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -135,6 +135,7 @@ async fn authenticate(shared: &Shared, conn: &quinn::Connection) -> Result<Authe
     let wait = shared.backoff.delay(conn.remote_address().ip(), Instant::now());
     if !wait.is_zero() {
         tracing::debug!(address = %conn.remote_address(), ?wait, "delaying an address with failed authentications");
+        shared.backoff.waited();
         tokio::time::sleep(wait).await;
     }
     if let Err(e) = state.accept(&msg) {
@@ -173,38 +174,26 @@ enum HelloError {
 /// refused at once, and a body over [`SMALL_HELLO`](super::SMALL_HELLO)
 /// bytes is read only with one of the few large-hello permits.
 async fn read_hello(shared: &Shared, recv: &mut quinn::RecvStream) -> Result<Message, HelloError> {
+    // `before`: bytes of the frame already read when this read started.
+    let cut = |e: quinn::ReadExactError, before: usize| match e {
+        quinn::ReadExactError::FinishedEarly(0) if before == 0 => HelloError::Ended,
+        quinn::ReadExactError::FinishedEarly(n) => HelloError::Refused(StreamError::Truncated(before + n).to_string()),
+        quinn::ReadExactError::ReadError(e) => HelloError::Refused(e.to_string()),
+    };
     let mut prefix = [0u8; frame::LEN_BYTES];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Err(HelloError::Ended),
-        Err(quinn::ReadExactError::FinishedEarly(n)) => return Err(HelloError::Refused(StreamError::Truncated(n).to_string())),
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(HelloError::Refused(e.to_string())),
-    }
-    let cap = shared.cfg.max_hello_frame;
-    if let Err(e) = frame::check(&prefix, cap) {
-        return Err(HelloError::Refused(ProtocolError::from(e).to_string()));
-    }
+    recv.read_exact(&mut prefix).await.map_err(|e| cut(e, 0))?;
+    frame::check(&prefix, shared.cfg.max_hello_frame).map_err(|e| HelloError::Refused(ProtocolError::from(e).to_string()))?;
     let len = u32::from_be_bytes(prefix) as usize;
     let _permit = if len > super::SMALL_HELLO {
-        let permit = shared.large_hellos.try_acquire();
-        Some(permit.map_err(|_| HelloError::Refused(format!("register busy: too many hellos over {} bytes being received; retry", super::SMALL_HELLO)))?)
+        let busy = || HelloError::Refused(format!("register busy: too many hellos over {} bytes being received; retry", super::SMALL_HELLO));
+        Some(shared.large_hellos.try_acquire().map_err(|_| busy())?)
     } else {
         None
     };
+    // `check` refused a zero length: the body holds at least the kind byte.
     let mut body = vec![0u8; len];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(n)) => return Err(HelloError::Refused(StreamError::Truncated(frame::LEN_BYTES + n).to_string())),
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(HelloError::Refused(e.to_string())),
-    }
-    let mut decoder = Decoder::new(cap);
-    decoder.push(&prefix);
-    decoder.push(&body);
-    match decoder.next() {
-        Ok(Some(m)) => Ok(m),
-        Ok(None) => Err(HelloError::Refused("incomplete hello".into())),
-        Err(e) => Err(HelloError::Refused(e.to_string())),
-    }
+    recv.read_exact(&mut body).await.map_err(|e| cut(e, frame::LEN_BYTES))?;
+    Message::decode(body[0], &body[1..]).map_err(|e| HelloError::Refused(e.to_string()))
 }
 
 /// Tells the master why it is refused; returns the reason.

@@ -99,11 +99,6 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Parses 64 hex digits.
-pub fn unhex32(hex: &str) -> Option<[u8; 32]> {
-    unhex(hex)
-}
-
 /// Parses exactly `2 * N` hex digits (either case).
 pub fn unhex<const N: usize>(hex: &str) -> Option<[u8; N]> {
     if hex.len() != 2 * N {

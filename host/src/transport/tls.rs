@@ -60,7 +60,7 @@ impl Trust {
     /// Trust a pinned fingerprint given as hex (`ab12…` or `AB:12:…`).
     pub fn from_fingerprint(text: &str) -> Result<Self, TlsError> {
         let hex: String = text.chars().filter(|c| *c != ':').collect();
-        crate::runtime::unhex32(&hex).map(Trust::Fingerprint).ok_or_else(|| TlsError::Fingerprint(text.to_string()))
+        crate::runtime::unhex::<32>(&hex).map(Trust::Fingerprint).ok_or_else(|| TlsError::Fingerprint(text.to_string()))
     }
 }
 
