@@ -57,10 +57,7 @@ fn watch_rss(pid: u32, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut peak = 0;
         while !stop.load(Ordering::Relaxed) {
-            if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                let kib = s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0);
-                peak = peak.max(kib);
-            }
+            peak = peak.max(common::proc::rss_kib(pid).unwrap_or(0));
             std::thread::sleep(Duration::from_millis(20));
         }
         peak

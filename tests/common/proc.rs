@@ -32,15 +32,16 @@ impl Proc {
         let _ = self.child.wait();
     }
 
-    /// Resident memory in KiB (Linux `/proc`).
+    /// Resident memory in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("/proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+        rss_kib(self.child.id()).expect("the process's VmRSS")
     }
+}
+
+/// Resident memory of process `pid` in KiB (Linux `/proc`); `None` once it is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Starts `regcenter ARGS…`.
