@@ -217,6 +217,8 @@ async fn a_warm_job_is_neither_recompiled_nor_relinked() {
     let reg = registry_with(&["hello-world"]).await;
     let lookup = reg.lookup();
     let bytes = plugin("greet");
+    reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
+    wait_optimized(reg.runtime(), &regcenter::runtime::sha256(&bytes)).await; // the one planned relink
     let a = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
     let b = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
     assert!(Arc::ptr_eq(&a, &b));
@@ -257,5 +259,51 @@ async fn typed_imports_bind_to_the_first_registered_unless_the_input_names_one()
     match outcome {
         Err(JobError::Rejected(LoadError::UnsatisfiedImport { reason, .. })) => assert!(reason.contains("no compatible interface"), "{reason}"),
         other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_cold_job_runs_on_baseline_code_until_its_optimized_code_is_ready() {
+    let reg = registry_with(&["hello-world"]).await;
+    let (runtime, lookup) = (reg.runtime().clone(), reg.lookup());
+    let bytes = plugin("greet");
+    let sha = regcenter::runtime::sha256(&bytes);
+    let input = json!({"name": "Tier"}).to_string();
+    let run_prepared = |job| {
+        let running = runtime.start_job(job, input.clone(), JobLimits::default(), lookup.clone());
+        async move {
+            let (items, _, outcome) = running.collect().await;
+            (items, outcome)
+        }
+    };
+
+    let cold = runtime.prepare_job(&bytes, &lookup).await.expect("prepare");
+    assert!(!cold.optimized, "a job seen for the first time runs on baseline code");
+    let (baseline_items, outcome) = run_prepared(cold).await;
+    assert_eq!(outcome, Ok(2));
+
+    wait_optimized(&runtime, &sha).await;
+    let warm = runtime.prepare_job(&bytes, &lookup).await.expect("prepare");
+    assert!(warm.optimized, "after the background compile the job runs on optimized code");
+    let (optimized_items, outcome) = run_prepared(warm).await;
+    assert_eq!(outcome, Ok(2));
+    let parse = |items: &[String]| -> Vec<Value> { items.iter().map(|i| serde_json::from_str(i).expect("json")).collect() };
+    let (mut baseline, mut optimized) = (parse(&baseline_items), parse(&optimized_items));
+    assert_eq!(baseline[1]["name"], "Tier");
+    for items in [&mut baseline, &mut optimized] {
+        items[1].as_object_mut().expect("a greeting record").remove("date"); // the clock moves on
+    }
+    assert_eq!(optimized[1], baseline[1], "both tiers compute the same greeting");
+    for items in [&baseline, &optimized] {
+        assert!(items[0].as_str().expect("a greeting").starts_with("Hello, world!"), "{items:?}");
+    }
+}
+
+/// Waits for the background compile of the job with hash `sha`.
+async fn wait_optimized(runtime: &regcenter::Runtime, sha: &[u8; 32]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while runtime.job_is_optimized(sha) != Some(true) {
+        assert!(std::time::Instant::now() < deadline, "the optimizing compile never finished");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

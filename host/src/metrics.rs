@@ -15,13 +15,17 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one service call.
-    pub fn record_call(&self, service: &str, method: &str, took: Duration, ok: bool) {
+    /// The statistics key of `service`.`method` (make it once per function).
+    pub fn call_key(service: &str, method: &str) -> String {
+        format!("{service}.{method}")
+    }
+
+    /// Records one service call under `key` (from [`Self::call_key`]).
+    pub fn record_call(&self, key: &str, took: Duration, ok: bool) {
         if let Ok(mut s) = self.stats.lock() {
-            let key = format!("{service}.{method}");
-            match s.calls.get_mut(&key) {
+            match s.calls.get_mut(key) {
                 Some(c) => c.record(micros(took), ok),
-                None => s.calls.entry(key).or_default().record(micros(took), ok),
+                None => s.calls.entry(key.to_string()).or_default().record(micros(took), ok),
             }
         }
         self.version.fetch_add(1, Ordering::Release);

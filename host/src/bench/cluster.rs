@@ -53,6 +53,13 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) -> Result<(), BenchEr
 }
 
 impl Cluster {
+    /// Waits until the masters' runtime has replaced the baseline code of
+    /// `module` by optimized code.
+    pub async fn wait_optimized(&self, module: &JobModule) -> Result<(), BenchError> {
+        let sha = module.sha256();
+        wait_for("the optimizing compile", || self.runtime.job_is_optimized(&sha) == Some(true)).await
+    }
+
     /// Starts the register and `bench-0`; the masters' runtime has `job_slots`
     /// pooling slots and no disk cache (so a new module really compiles).
     pub async fn start(dir: &Path, job_slots: usize) -> Result<Self, BenchError> {

@@ -159,6 +159,9 @@ enum Command {
         /// Worker threads of the bench process (default: one per core; 1: a single-threaded runtime).
         #[arg(long)]
         threads: Option<usize>,
+        /// Run only these sections (comma-separated): rtt, local, throughput, cold, fanout, memory, langs.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
@@ -532,9 +535,9 @@ async fn dispatch(command: Command) -> Result<()> {
             }
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
-        Command::Bench { quick, json, threads } => {
+        Command::Bench { quick, json, threads, only } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            let report = regcenter::bench::run(regcenter::bench::BenchOptions { quick, threads }, &mut |step| eprintln!("bench: {step}")).await?;
+            let report = regcenter::bench::run(regcenter::bench::BenchOptions { quick, threads, only }, &mut |step| eprintln!("bench: {step}")).await?;
             if json {
                 println!("{}", serde_json::Value::Object(report));
             } else {

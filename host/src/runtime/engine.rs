@@ -1,8 +1,12 @@
-//! The wasmtime engines of a process: one for jobs (pooling allocator, fast
-//! instantiation of many short-lived instances) and one for services
-//! (on-demand allocation: few, long-lived, possibly large instances). Both
-//! use the component model, async calls without the component-model-async
-//! concurrency path, epoch interruption, and the on-disk compile cache.
+//! The wasmtime engines of a process: one for jobs (Cranelift, pooling
+//! allocator, fast instantiation of many short-lived instances), one for
+//! jobs seen for the first time (Winch, a baseline compiler that compiles
+//! about four times faster into slower code, on-demand allocation: a cold
+//! job runs on it while Cranelift compiles it in the background), and one
+//! for services (Cranelift, on-demand allocation: few, long-lived, possibly
+//! large instances). All use the component model, async calls without the
+//! component-model-async concurrency path, epoch interruption, and the
+//! on-disk compile cache.
 
 use crate::error::LoadError;
 use crate::limits;
@@ -27,6 +31,10 @@ pub struct EngineConfig {
     pub job_slots: u32,
     /// The largest memory a job may be given, in bytes (the pool's slot size).
     pub job_memory_max: u64,
+    /// Run jobs seen for the first time on baseline (Winch) code while
+    /// Cranelift compiles them in the background (`false`: every job waits
+    /// for Cranelift).
+    pub baseline_jobs: bool,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +44,7 @@ impl Default for EngineConfig {
             cache_bytes: limits::DISK_CACHE_BYTES,
             job_slots: limits::JOB_SLOTS,
             job_memory_max: limits::JOB_MEMORY,
+            baseline_jobs: true,
         }
     }
 }
@@ -52,8 +61,10 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// The two engines and the thread that advances their epochs.
 pub struct Engines {
-    /// Engine for job instances.
+    /// Engine for job instances (optimized code).
     pub jobs: Engine,
+    /// Engine for jobs' first runs (baseline code), if enabled.
+    pub baseline_jobs: Option<Engine>,
     /// Engine for service instances.
     pub services: Engine,
     stop: Arc<AtomicBool>,
@@ -97,27 +108,40 @@ impl Engines {
             .table_keep_resident(JOB_KEEP_RESIDENT / 16)
             .async_stack_keep_resident(JOB_KEEP_RESIDENT / 8);
         let mut job_cfg = base_config(cache.clone());
+        // With baseline jobs, Cranelift compiles jobs in the background on
+        // one low-priority thread (see `tiering`), not on every core.
+        job_cfg.parallel_compilation(!cfg.baseline_jobs);
         job_cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let jobs = Engine::new(&job_cfg).map_err(|e| LoadError::Instantiate { message: format!("job engine: {e}") })?;
+
+        let baseline_jobs = if cfg.baseline_jobs {
+            let mut cfg = base_config(cache.clone());
+            cfg.strategy(wasmtime::Strategy::Winch);
+            Some(Engine::new(&cfg).map_err(|e| LoadError::Instantiate { message: format!("baseline job engine: {e}") })?)
+        } else {
+            None
+        };
 
         let services = Engine::new(&base_config(cache))
             .map_err(|e| LoadError::Instantiate { message: format!("service engine: {e}") })?;
 
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
-            let (jobs, services, stop) = (jobs.clone(), services.clone(), stop.clone());
+            let engines: Vec<Engine> = [Some(jobs.clone()), baseline_jobs.clone(), Some(services.clone())].into_iter().flatten().collect();
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("regcenter-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(limits::EPOCH_TICK);
-                        jobs.increment_epoch();
-                        services.increment_epoch();
+                        for e in &engines {
+                            e.increment_epoch();
+                        }
                     }
                 })
                 .ok()
         };
-        Ok(Self { jobs, services, stop, ticker })
+        Ok(Self { jobs, baseline_jobs, services, stop, ticker })
     }
 }
 

@@ -3,7 +3,7 @@
 //! parameter names and types, and export indices for fast lookup. Also the
 //! `inspect` rendering and method-name resolution (`iface/method`, aliases).
 
-use crate::runtime::values::{describe, names_match};
+use crate::runtime::values::{describe, loose_key, names_match};
 use std::fmt::Write as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type};
@@ -33,9 +33,16 @@ pub struct ExportedFunc {
     pub results: Vec<Type>,
     /// Where the function is in the component's exports.
     pub index: ComponentExportIndex,
+    /// `name` as [`names_match`] compares it (computed once, not per call).
+    loose: String,
 }
 
 impl ExportedFunc {
+    fn new(interface: Option<usize>, name: &str, f: &ComponentFunc, index: ComponentExportIndex) -> Self {
+        let (params, results) = func_parts(f);
+        Self { interface, name: name.to_string(), params, results, index, loose: loose_key(name) }
+    }
+
     /// `name: func(a: t, …) -> r`.
     pub fn signature(&self) -> String {
         signature(&self.name, &self.params, &self.results)
@@ -88,8 +95,7 @@ impl Exports {
             match &ext.ty {
                 ComponentItem::ComponentFunc(f) => {
                     if let Some(index) = component.get_export_index(None, name) {
-                        let (params, results) = func_parts(f);
-                        out.funcs.push(ExportedFunc { interface: None, name: name.to_string(), params, results, index });
+                        out.funcs.push(ExportedFunc::new(None, name, f, index));
                     }
                 }
                 ComponentItem::ComponentInstance(inst) => {
@@ -100,8 +106,7 @@ impl Exports {
                     for (fname, fext) in inst.exports(engine) {
                         if let ComponentItem::ComponentFunc(f) = &fext.ty {
                             if let Some(index) = component.get_export_index(Some(&inst_index), fname) {
-                                let (params, results) = func_parts(f);
-                                out.funcs.push(ExportedFunc { interface: Some(iface), name: fname.to_string(), params, results, index });
+                                out.funcs.push(ExportedFunc::new(Some(iface), fname, f, index));
                             }
                         }
                     }
@@ -135,7 +140,8 @@ impl Exports {
         };
         let exact: Vec<usize> = (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && self.funcs[i].name == name).collect();
         let found = if exact.is_empty() {
-            (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && names_match(&self.funcs[i].name, name)).collect()
+            let want = loose_key(name);
+            (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && self.funcs[i].loose == want).collect()
         } else {
             exact
         };

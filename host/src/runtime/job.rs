@@ -246,6 +246,10 @@ pub struct PreparedJob {
     pub sha256: [u8; 32],
     /// The services generation it was linked against.
     pub generation: u64,
+    /// Whether it runs on optimized (Cranelift) code, else baseline code.
+    pub optimized: bool,
+    /// Its name in logs: `job-` and the first 12 hex digits of the hash.
+    pub label: Arc<str>,
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) run: ComponentExportIndex,
     pub(crate) typed_imports: Vec<TypedImport>,

@@ -8,6 +8,7 @@
 //! - [`imports`]: the shared `regcenter:job` imports (services, log, types).
 //! - [`service`]: loaded services, their instances and calls.
 //! - [`job`]: job runs, their channel, limits and cancellation.
+//! - [`tiering`]: cold jobs on baseline code, optimized in the background.
 //! - [`proxy`]: typed service imports of jobs.
 //! - [`wasi`]: what guests get from WASI.
 //!
@@ -19,6 +20,7 @@ pub mod imports;
 pub mod job;
 pub mod proxy;
 pub mod service;
+pub mod tiering;
 pub mod values;
 pub mod wasi;
 
@@ -71,7 +73,10 @@ struct CachedJob {
     run: wasmtime::component::ComponentExportIndex,
     linked: Option<Arc<PreparedJob>>,
     last_used: u64,
+    /// Compiled by Cranelift (else baseline code awaiting its upgrade).
+    optimized: bool,
 }
+
 
 #[derive(Default)]
 struct JobCache {
@@ -84,6 +89,9 @@ struct Inner {
     engines: Engines,
     cfg: RuntimeConfig,
     job_linker: Linker<JobState>,
+    baseline_linker: Option<Linker<JobState>>,
+    /// Recompiles baseline jobs with Cranelift (present with the baseline engine).
+    upgrader: Option<tiering::Upgrader>,
     service_linker: Linker<ServiceState>,
     jobs: Mutex<JobCache>,
 }
@@ -122,26 +130,34 @@ impl Runtime {
         let engines = Engines::new(&cfg.engine)?;
         let linker_err = |e: wasmtime::Error| LoadError::Instantiate { message: format!("linker: {e:#}") };
 
-        let mut job_linker = Linker::<JobState>::new(&engines.jobs);
-        wasmtime_wasi::p2::add_to_linker_async(&mut job_linker).map_err(linker_err)?;
-        imports::add_services(&mut job_linker).map_err(linker_err)?;
-        job::add_job_imports(&mut job_linker).map_err(linker_err)?;
+        let baseline_linker = engines.baseline_jobs.as_ref().map(new_job_linker).transpose().map_err(linker_err)?;
+        let job_linker = new_job_linker(&engines.jobs).map_err(linker_err)?;
 
         let mut service_linker = Linker::<ServiceState>::new(&engines.services);
         wasmtime_wasi::p2::add_to_linker_async(&mut service_linker).map_err(linker_err)?;
         imports::add_services(&mut service_linker).map_err(linker_err)?;
         imports::add_service_log(&mut service_linker).map_err(linker_err)?;
 
-        Ok(Self {
-            inner: Arc::new(Inner {
-                metrics: Default::default(),
-                engines,
-                cfg,
-                job_linker,
-                service_linker,
-                jobs: Mutex::new(JobCache::default()),
-            }),
-        })
+        let mut failed = None;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let upgrader = match engines.baseline_jobs.is_some() {
+                true => {
+                    let weak = weak.clone();
+                    let install: tiering::Install = Box::new(move |sha, component| {
+                        if let Some(inner) = weak.upgrade() {
+                            Runtime { inner }.install_optimized(sha, component);
+                        }
+                    });
+                    tiering::Upgrader::start(engines.jobs.clone(), cfg.max_module_bytes, install).map_err(|e| failed = Some(e)).ok()
+                }
+                false => None,
+            };
+            Inner { metrics: Default::default(), engines, cfg, job_linker, baseline_linker, upgrader, service_linker, jobs: Mutex::new(JobCache::default()) }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Self { inner }),
+        }
     }
 
     /// Call and job statistics of this runtime.
@@ -196,8 +212,17 @@ impl Runtime {
         self.inner.jobs.lock().map(|c| c.entries.contains_key(sha256)).unwrap_or(false)
     }
 
+    /// Whether the cached job with this hash runs on optimized code (`None`:
+    /// not cached).
+    pub fn job_is_optimized(&self, sha256: &[u8; 32]) -> Option<bool> {
+        self.inner.jobs.lock().ok()?.entries.get(sha256).map(|e| e.optimized)
+    }
+
     /// Compiles (or finds in the cache) a job and links it against the
-    /// services of `lookup`. Warm runs do neither compile nor link.
+    /// services of `lookup`. Warm runs do neither compile nor link. A job
+    /// seen for the first time is compiled by the baseline compiler and
+    /// queued for Cranelift; its later runs use the optimized code once
+    /// that is ready.
     pub async fn prepare_job(&self, bytes: &[u8], lookup: &Arc<dyn ServiceLookup>) -> Result<Arc<PreparedJob>, LoadError> {
         if bytes.len() > self.inner.cfg.max_module_bytes {
             return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
@@ -206,14 +231,54 @@ impl Runtime {
         if let Some(ready) = self.prepare_cached(&sha, lookup) {
             return ready;
         }
-        let engine = self.inner.engines.jobs.clone();
-        let max = self.inner.cfg.max_module_bytes;
         let owned: Arc<[u8]> = Arc::from(bytes);
-        let component = tokio::task::spawn_blocking(move || engine::compile(&engine, &owned, max))
-            .await
-            .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })??;
-        let run = check_job_world(&component, &self.inner.engines.jobs)?;
-        self.link_and_store(sha, component, run, lookup)
+        let (component, optimized) = self.compile_job(owned.clone()).await?;
+        let run = check_job_world(&component)?;
+        let prepared = self.link_and_store(sha, component, run, optimized, lookup)?;
+        if !optimized {
+            self.upgrade_later(sha, owned);
+        }
+        Ok(prepared)
+    }
+
+    /// Compiles on the baseline engine if there is one (falling back to
+    /// Cranelift when the baseline compiler declines), else on Cranelift.
+    /// Returns the component and whether it is optimized code.
+    async fn compile_job(&self, bytes: Arc<[u8]>) -> Result<(Component, bool), LoadError> {
+        let baseline = self.inner.upgrader.as_ref().and(self.inner.engines.baseline_jobs.clone());
+        let optimizing = self.inner.engines.jobs.clone();
+        let max = self.inner.cfg.max_module_bytes;
+        tokio::task::spawn_blocking(move || {
+            if let Some(engine) = baseline {
+                match engine::compile(&engine, &bytes, max) {
+                    Ok(c) => return Ok((c, false)),
+                    Err(e) => tracing::debug!(error = %e, "baseline compiler declined a job; compiling it with Cranelift"),
+                }
+            }
+            engine::compile(&optimizing, &bytes, max).map(|c| (c, true))
+        })
+        .await
+        .map_err(|e| LoadError::Instantiate { message: format!("compile task: {e}") })?
+    }
+
+    /// Queues the optimizing compile of a job that runs on baseline code;
+    /// when done, its cache entry switches to the optimized code (runs under
+    /// way keep theirs).
+    fn upgrade_later(&self, sha: [u8; 32], bytes: Arc<[u8]>) {
+        if let Some(u) = &self.inner.upgrader {
+            u.queue(sha, bytes);
+        }
+    }
+
+    fn install_optimized(&self, sha: [u8; 32], component: Component) {
+        let Ok(run) = check_job_world(&component) else { return };
+        let Ok(mut cache) = self.inner.jobs.lock() else { return };
+        if let Some(entry) = cache.entries.get_mut(&sha).filter(|e| !e.optimized) {
+            entry.component = component;
+            entry.run = run;
+            entry.linked = None;
+            entry.optimized = true;
+        }
     }
 
     /// The job with this hash if its compiled code is cached (relinked when
@@ -222,8 +287,8 @@ impl Runtime {
         if let Some(hit) = self.cached_job(sha, lookup.generation()) {
             return Some(Ok(hit));
         }
-        let (component, run) = self.lookup_component(sha)?;
-        Some(self.link_and_store(*sha, component, run, lookup))
+        let (component, run, optimized) = self.lookup_component(sha)?;
+        Some(self.link_and_store(*sha, component, run, optimized, lookup))
     }
 
     fn link_and_store(
@@ -231,12 +296,14 @@ impl Runtime {
         sha: [u8; 32],
         component: Component,
         run: wasmtime::component::ComponentExportIndex,
+        optimized: bool,
         lookup: &Arc<dyn ServiceLookup>,
     ) -> Result<Arc<PreparedJob>, LoadError> {
         let generation = lookup.generation();
         let (pre, typed_imports) = self.link_job(&component, lookup.as_ref())?;
-        let prepared = Arc::new(PreparedJob { sha256: sha, generation, pre, run, typed_imports });
-        self.store_job(sha, component, run, prepared.clone());
+        let label = Arc::from(format!("job-{}", hex(&sha[..6])));
+        let prepared = Arc::new(PreparedJob { sha256: sha, generation, optimized, label, pre, run, typed_imports });
+        self.store_job(sha, CachedJob { component, run, linked: Some(prepared.clone()), last_used: 0, optimized });
         Ok(prepared)
     }
 
@@ -249,16 +316,16 @@ impl Runtime {
         entry.linked.as_ref().filter(|p| p.generation == generation).cloned()
     }
 
-    fn lookup_component(&self, sha: &[u8; 32]) -> Option<(Component, wasmtime::component::ComponentExportIndex)> {
+    fn lookup_component(&self, sha: &[u8; 32]) -> Option<(Component, wasmtime::component::ComponentExportIndex, bool)> {
         let cache = self.inner.jobs.lock().ok()?;
-        cache.entries.get(sha).map(|e| (e.component.clone(), e.run))
+        cache.entries.get(sha).map(|e| (e.component.clone(), e.run, e.optimized))
     }
 
-    fn store_job(&self, sha: [u8; 32], component: Component, run: wasmtime::component::ComponentExportIndex, prepared: Arc<PreparedJob>) {
+    fn store_job(&self, sha: [u8; 32], mut entry: CachedJob) {
         let Ok(mut cache) = self.inner.jobs.lock() else { return };
         cache.clock += 1;
-        let now = cache.clock;
-        cache.entries.insert(sha, CachedJob { component, run, linked: Some(prepared), last_used: now });
+        entry.last_used = cache.clock;
+        cache.entries.insert(sha, entry);
         while cache.entries.len() > self.inner.cfg.job_cache_entries.max(1) {
             let oldest = cache.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| *k);
             match oldest {
@@ -273,8 +340,12 @@ impl Runtime {
         component: &Component,
         lookup: &dyn ServiceLookup,
     ) -> Result<(wasmtime::component::InstancePre<JobState>, Vec<proxy::TypedImport>), LoadError> {
-        let engine = &self.inner.engines.jobs;
-        let mut linker = self.inner.job_linker.clone();
+        let engine = component.engine();
+        let base = match &self.inner.baseline_linker {
+            Some(l) if !wasmtime::Engine::same(engine, &self.inner.engines.jobs) => l,
+            _ => &self.inner.job_linker,
+        };
+        let mut linker = base.clone();
         let mut typed = Vec::new();
         let ty = component.component_type();
         for (name, item) in ty.imports(engine) {
@@ -300,7 +371,7 @@ impl Runtime {
     /// Starts a prepared job with `input` (JSON text) under `limits` (capped
     /// by this runtime's ceiling).
     pub fn start_job(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {
-        let label: Arc<str> = Arc::from(format!("job-{}", &hex(&job.sha256)[..12]));
+        let label = job.label.clone();
         job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label, self.inner.metrics.clone())
     }
 
@@ -319,8 +390,18 @@ impl Runtime {
     }
 }
 
+/// A linker with everything jobs import except services.
+fn new_job_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<JobState>> {
+    let mut linker = Linker::<JobState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    imports::add_services(&mut linker)?;
+    job::add_job_imports(&mut linker)?;
+    Ok(linker)
+}
+
 /// The job world's export: `run: func(input: string) -> result<_, string>`.
-fn check_job_world(component: &Component, engine: &wasmtime::Engine) -> Result<wasmtime::component::ComponentExportIndex, LoadError> {
+fn check_job_world(component: &Component) -> Result<wasmtime::component::ComponentExportIndex, LoadError> {
+    let engine = component.engine();
     let wrong = |what: &str| LoadError::WrongWorld {
         message: format!("{what}; a job must export `run: func(input: string) -> result<_, string>` (world regcenter:job/job)"),
     };

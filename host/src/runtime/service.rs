@@ -140,6 +140,8 @@ pub struct LoadedService {
     lookup: Weak<dyn ServiceLookup>,
     slots: Vec<Mutex<Option<Slot>>>,
     next: AtomicUsize,
+    /// Statistics key of each function of `exports`.
+    call_keys: Vec<String>,
 }
 
 impl LoadedService {
@@ -154,7 +156,9 @@ impl LoadedService {
         settings: ServiceSettings,
         lookup: Weak<dyn ServiceLookup>,
     ) -> Result<Self, LoadError> {
+        let call_keys = exports.funcs.iter().map(|f| crate::metrics::Metrics::call_key(name, &f.name)).collect();
         let mut svc = LoadedService {
+            call_keys,
             id,
             name: Arc::from(name),
             version,
@@ -243,7 +247,7 @@ impl LoadedService {
         let started = Instant::now();
         let results = self.call_vals(func, params, ctx).await;
         let ok = matches!(&results, Ok(v) if !matches!(v.as_slice(), [Val::Result(Err(_))]));
-        self.settings.metrics.record_call(&self.name, &f.name, started.elapsed(), ok);
+        self.settings.metrics.record_call(&self.call_keys[func], started.elapsed(), ok);
         let results = results?;
         match results.as_slice() {
             [] => Ok(Value::Null),
@@ -263,18 +267,17 @@ impl LoadedService {
         }
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let wait = ctx.deadline.saturating_duration_since(Instant::now()).min(self.settings.call_deadline);
-        let lock = async {
-            for i in 0..n {
-                if let Ok(g) = self.slots[(start + i) % n].try_lock() {
-                    return g;
-                }
+        // A free instance is taken at once; only when all are busy does the
+        // call wait (bounded by its deadline) for the one it was dealt.
+        let mut guard = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
+            Some(g) => g,
+            None => {
+                let wait = ctx.deadline.saturating_duration_since(Instant::now()).min(self.settings.call_deadline);
+                tokio::time::timeout(wait, self.slots[start].lock()).await.map_err(|_| CallError::Refused {
+                    message: format!("service '{}' stayed busy for {wait:?}", self.name),
+                })?
             }
-            self.slots[start].lock().await
         };
-        let mut guard = tokio::time::timeout(wait, lock).await.map_err(|_| CallError::Refused {
-            message: format!("service '{}' stayed busy for {wait:?}", self.name),
-        })?;
         if guard.is_none() {
             *guard = Some(self.instantiate().await.map_err(|e| CallError::Trapped {
                 service: self.name.to_string(),

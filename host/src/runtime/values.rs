@@ -47,6 +47,11 @@ pub fn names_match(wit: &str, given: &str) -> bool {
     wit == given || loose(wit).eq(loose(given))
 }
 
+/// The form [`names_match`] compares: no dashes or underscores, lowercase.
+pub fn loose_key(s: &str) -> String {
+    loose(s).collect()
+}
+
 fn loose(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase)
 }
