@@ -213,6 +213,8 @@ pub async fn run(opts: BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<M
             cluster.grow_masters(n).await?;
             let mut s = Samples::default();
             cluster.fanout(&emit_one, n).await?; // warm the new masters
+            cluster.wait_optimized(&emit_one).await?;
+            cluster.fanout(&emit_one, n).await?; // link the optimized code
             for _ in 0..plan.fanout_samples {
                 s.push(time(cluster.fanout(&emit_one, n)).await.0);
             }
