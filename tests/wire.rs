@@ -607,3 +607,33 @@ async fn misbehaving_jobs_over_the_wire_end_with_typed_errors_while_good_jobs_al
     let failures = within("the good jobs", good).await.unwrap();
     assert!(failures.is_empty(), "good jobs failed beside the bad ones: {failures:?}");
 }
+
+#[tokio::test]
+async fn another_register_sees_the_load_rise_and_fall_to_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (register(dir.path()).await, register(dir.path()).await);
+    let master = master_with(dir.path(), "m-load", &[]).await;
+    connected(&a, &master, a.local_addr().port()).await;
+    connected(&b, &master, b.local_addr().port()).await;
+    let reported_on_b = |n: u32| {
+        let b = &b;
+        within("B to see the master's reported load", async move {
+            while b.master("m-load").map(|m| m.in_flight) != Some(n) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    // Two jobs through A, ended back to back: B never opened them, so it
+    // knows of them only from the master's (coalesced) load reports, and
+    // the last report must still say zero.
+    let module = JobModule::new(plugin("duplex-echo"));
+    let mut jobs = vec![a.run_on_master("m-load", &module, "{}", JobLimits::default()), a.run_on_master("m-load", &module, "{}", JobLimits::default())];
+    reported_on_b(2).await;
+    for job in &mut jobs {
+        job.close_input();
+    }
+    for job in jobs {
+        assert_eq!(within("job end", job.collect()).await.1, Ok(0));
+    }
+    reported_on_b(0).await;
+}

@@ -110,7 +110,7 @@ pub fn unique_module(bytes: &[u8], tag: &str) -> Vec<u8> {
 }
 
 /// Runs every section and returns the report (insertion-ordered keys).
-pub async fn run(opts: BenchOptions, progress: &mut dyn FnMut(&str)) -> Result<Map<String, Value>, BenchError> {
+pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> Result<Map<String, Value>, BenchError> {
     let plan = Plan::new(opts.quick);
     if let Some(bad) = opts.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
         return Err(BenchError(format!("unknown section `{bad}` (sections: {})", SECTIONS.join(", "))));

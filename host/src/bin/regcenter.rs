@@ -537,7 +537,10 @@ async fn dispatch(command: Command) -> Result<()> {
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
         Command::Bench { quick, json, threads, only } => {
             let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-            let report = regcenter::bench::run(regcenter::bench::BenchOptions { quick, threads, only }, &mut |step| eprintln!("bench: {step}")).await?;
+            // The bench drives the cluster from a task on the runtime's workers,
+            // as a server's handlers do, not from the main thread.
+            let opts = regcenter::bench::BenchOptions { quick, threads, only };
+            let report = tokio::spawn(regcenter::bench::run(opts, |step| eprintln!("bench: {step}"))).await??;
             if json {
                 println!("{}", serde_json::Value::Object(report));
             } else {

@@ -13,6 +13,12 @@ use tokio::sync::watch;
 
 /// How often changed statistics are pushed to each register.
 const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Load reports to a register are at least this far apart: a change after a
+/// quiet spell goes out at once, changes within the interval are coalesced
+/// into one report of the latest count (a register also counts the jobs it
+/// opened itself, so it is never blind to its own). Without this every job
+/// cost two extra control messages.
+const LOAD_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Why one connection attempt ended.
 enum Ended {
@@ -164,6 +170,8 @@ async fn serve(
     let mut sent_version = u64::MAX;
     let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
     let mut load = inner.load.subscribe();
+    let (mut load_sent_at, mut load_sent) = (tokio::time::Instant::now() - LOAD_INTERVAL, None::<u32>);
+    let mut load_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let register: Arc<str> = key.into();
     loop {
         tokio::select! {
@@ -204,13 +212,20 @@ async fn serve(
                     }
                 }
             }
-            changed = load.changed() => {
+            changed = load.changed(), if load_due.is_none() => {
                 if changed.is_err() {
                     return "master closed".into();
                 }
+                load_due = Some(Box::pin(tokio::time::sleep_until(load_sent_at + LOAD_INTERVAL)));
+            }
+            _ = async { if let Some(due) = load_due.as_mut() { due.await } }, if load_due.is_some() => {
+                load_due = None;
                 let n = *load.borrow_and_update();
-                if let Err(e) = stream::write(send, &Message::Load(n)).await {
-                    return e.to_string();
+                if load_sent != Some(n) {
+                    if let Err(e) = stream::write(send, &Message::Load(n)).await {
+                        return e.to_string();
+                    }
+                    (load_sent_at, load_sent) = (tokio::time::Instant::now(), Some(n));
                 }
             }
         }

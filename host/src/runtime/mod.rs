@@ -121,7 +121,13 @@ pub fn unhex<const N: usize>(hex: &str) -> Option<[u8; N]> {
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 impl Runtime {
@@ -429,4 +435,21 @@ fn unsatisfied(component: &Component, engine: &wasmtime::Engine, e: wasmtime::Er
         .find(|n| text.contains(n.as_str()))
         .unwrap_or_else(|| "?".into());
     LoadError::UnsatisfiedImport { import, reason: text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hex, unhex};
+
+    #[test]
+    fn hex_is_lowercase_and_round_trips_through_unhex() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        let text = hex(&bytes);
+        assert_eq!(&text[..8], "00010203");
+        assert_eq!(&text[text.len() - 4..], "feff");
+        let halves: Vec<[u8; 128]> = [&text[..256], &text[256..]].iter().map(|h| unhex::<128>(h).expect("hex")).collect();
+        assert_eq!([halves[0].as_slice(), halves[1].as_slice()].concat(), bytes);
+        assert_eq!(unhex::<2>("ABcd"), Some([0xab, 0xcd]));
+        assert_eq!(unhex::<2>("abc"), None);
+    }
 }
