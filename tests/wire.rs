@@ -637,3 +637,35 @@ async fn another_register_sees_the_load_rise_and_fall_to_zero() {
     }
     reported_on_b(0).await;
 }
+
+#[tokio::test]
+async fn a_module_the_master_dropped_from_its_cache_is_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    // A master that keeps one compiled job: running B evicts A.
+    let cfg = regcenter::RuntimeConfig {
+        engine: regcenter::runtime::engine::EngineConfig { cache_dir: Some(common::cache_dir()), job_slots: 8, ..Default::default() },
+        job_cache_entries: 1,
+        ..Default::default()
+    };
+    let registry = regcenter::ServiceRegistry::new(regcenter::Runtime::new(cfg).expect("runtime"));
+    let master = Master::new(master_cfg(dir.path(), "m-evict"), registry).expect("master");
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let a = JobModule::new(common::unique(&plugin("emit-flood")));
+    let b = JobModule::new(common::unique(&plugin("emit-flood")));
+    let size = a.bytes().len() as u64;
+    let sent = || reg.connection_stats("m-evict").unwrap().udp_tx.bytes;
+    let mut carried = Vec::new();
+    for (module, count) in [(&a, 3u64), (&a, 4), (&b, 5), (&a, 6)] {
+        let before = sent();
+        let job = reg.run_on_master("m-evict", module, json!({"count": count}).to_string(), JobLimits::default());
+        let (items, outcome) = within("job", job.collect()).await;
+        assert_eq!(outcome, Ok(count));
+        assert_eq!(items.len() as u64, count);
+        carried.push(sent() - before > size);
+    }
+    // A crosses, A is warm, B crosses (evicting A), and A crosses again: the
+    // register believed the master still held A, ended its side of the
+    // stream early, was asked for the module and ran the job again with it.
+    assert_eq!(carried, [true, false, true, true]);
+}

@@ -191,10 +191,6 @@ async fn pump(
 ) -> Option<RemoteEvent> {
     let lost = |reason: String| RemoteEvent::Failed(RemoteError::MasterLost { master: master.id.clone(), reason });
     let protocol = |message: String| RemoteEvent::Failed(RemoteError::Protocol { master: master.id.clone(), message });
-    let (mut send, recv) = match master.conn.open_bi().await {
-        Ok(s) => s,
-        Err(e) => return Some(lost(e.to_string())),
-    };
     let start = Message::JobStart(JobStart { sha256: hex(&module.sha256), size: module.bytes.len() as u64, input, limits, signature: module.signature.clone() });
     // Input already queued (or already closed, as for a plain run) goes out
     // with the start, in one write.
@@ -211,80 +207,110 @@ async fn pump(
             Err(mpsc::error::TryRecvError::Empty) => break,
         }
     }
-    if let Err(e) = send.write_all(&first).await {
-        return Some(lost(e.to_string()));
-    }
-    let mut reader = MessageReader::new(recv, max_frame);
-    let mut state = RegisterJob::default();
-    let mut items = 0u64;
-    loop {
-        tokio::select! {
-            biased;
-            _ = tx.closed() => {
-                let _ = send.reset(codes::CANCELLED.into());
-                reader.stop(codes::CANCELLED);
-                return None;
-            }
-            msg = reader.next() => {
-                let msg = match msg {
-                    Ok(Some(m)) => m,
-                    Ok(None) => {
-                        return Some(match master.conn.close_reason() {
-                            Some(reason) => lost(reason.to_string()),
-                            None => protocol("the job stream ended without done".into()),
-                        });
-                    }
-                    Err(StreamError::Protocol(e)) => {
+    // With the input closed and the module known to be there, this side
+    // ends with the start: the master then ends the stream cleanly.
+    let mut end_early = !input_open && master.modules.contains(&module.sha256);
+    'attempt: loop {
+        let (mut send, recv) = match master.conn.open_bi().await {
+            Ok(s) => s,
+            Err(e) => return Some(lost(e.to_string())),
+        };
+        if let Err(e) = send.write_all(&first).await {
+            return Some(lost(e.to_string()));
+        }
+        if end_early {
+            let _ = send.finish();
+        }
+        let mut reader = MessageReader::new(recv, max_frame);
+        let mut state = RegisterJob::default();
+        let mut items = 0u64;
+        loop {
+            tokio::select! {
+                biased;
+                _ = tx.closed() => {
+                    let _ = send.reset(codes::CANCELLED.into());
+                    reader.stop(codes::CANCELLED);
+                    return None;
+                }
+                msg = reader.next() => {
+                    let msg = match msg {
+                        Ok(Some(m)) => m,
+                        Ok(None) => {
+                            return Some(match master.conn.close_reason() {
+                                Some(reason) => lost(reason.to_string()),
+                                None => protocol("the job stream ended without done".into()),
+                            });
+                        }
+                        Err(StreamError::Protocol(e)) => {
+                            let _ = send.reset(codes::PROTOCOL.into());
+                            return Some(protocol(e.to_string()));
+                        }
+                        Err(e) => return Some(lost(e.to_string())),
+                    };
+                    if let Err(e) = state.accept(&msg) {
                         let _ = send.reset(codes::PROTOCOL.into());
                         return Some(protocol(e.to_string()));
                     }
-                    Err(e) => return Some(lost(e.to_string())),
-                };
-                if let Err(e) = state.accept(&msg) {
-                    let _ = send.reset(codes::PROTOCOL.into());
-                    return Some(protocol(e.to_string()));
-                }
-                match msg {
-                    Message::NeedModule => {
-                        // A failed write shows up on the read side (reset or lost).
-                        let _ = stream::write(&mut send, &Message::Module(module.bytes.to_vec())).await;
+                    if matches!(msg, Message::Item(_) | Message::Log { .. } | Message::Done(_)) {
+                        master.modules.insert(module.sha256);
                     }
-                    Message::Item(item) => {
-                        items += 1;
-                        if tx.send(RemoteEvent::Item(item)).await.is_err() {
-                            let _ = send.reset(codes::CANCELLED.into());
+                    let end = match msg {
+                        Message::NeedModule if end_early => {
+                            // The master no longer holds it: again, with the module.
+                            master.modules.remove(&module.sha256);
+                            end_early = false;
                             reader.stop(codes::CANCELLED);
-                            return None;
+                            continue 'attempt;
                         }
+                        Message::NeedModule => {
+                            // A failed write shows up on the read side (reset or lost).
+                            let _ = stream::write(&mut send, &Message::Module(module.bytes.to_vec())).await;
+                            None
+                        }
+                        Message::Item(item) => {
+                            items += 1;
+                            if tx.send(RemoteEvent::Item(item)).await.is_err() {
+                                let _ = send.reset(codes::CANCELLED.into());
+                                reader.stop(codes::CANCELLED);
+                                return None;
+                            }
+                            None
+                        }
+                        Message::Log { level, message } => {
+                            let _ = tx.send(RemoteEvent::Log { level, message }).await;
+                            None
+                        }
+                        Message::Done(n) if n == items => Some(RemoteEvent::Done { items }),
+                        Message::Done(n) => Some(protocol(format!("done reports {n} items, {items} arrived"))),
+                        Message::Failed(JobFailure::Job { error }) => Some(RemoteEvent::Failed(RemoteError::Job { error })),
+                        Message::Failed(JobFailure::Busy { running, max }) => {
+                            Some(RemoteEvent::Failed(RemoteError::MasterBusy { master: master.id.clone(), running, max }))
+                        }
+                        Message::Failed(JobFailure::NotAdmitted { refusal }) => {
+                            Some(RemoteEvent::Failed(RemoteError::NotAdmitted { master: master.id.clone(), refusal }))
+                        }
+                        Message::Failed(JobFailure::Refused { reason }) => Some(protocol(format!("refused: {reason}"))),
+                        other => Some(protocol(format!("unexpected {}", other.name()))),
+                    };
+                    if let Some(end) = end {
+                        // The master finished its side with the last message.
+                        reader.take_end().await;
+                        return Some(end);
                     }
-                    Message::Log { level, message } => {
-                        let _ = tx.send(RemoteEvent::Log { level, message }).await;
-                    }
-                    Message::Done(n) if n == items => return Some(RemoteEvent::Done { items }),
-                    Message::Done(n) => return Some(protocol(format!("done reports {n} items, {items} arrived"))),
-                    Message::Failed(JobFailure::Job { error }) => return Some(RemoteEvent::Failed(RemoteError::Job { error })),
-                    Message::Failed(JobFailure::Busy { running, max }) => {
-                        return Some(RemoteEvent::Failed(RemoteError::MasterBusy { master: master.id.clone(), running, max }));
-                    }
-                    Message::Failed(JobFailure::NotAdmitted { refusal }) => {
-                        return Some(RemoteEvent::Failed(RemoteError::NotAdmitted { master: master.id.clone(), refusal }));
-                    }
-                    Message::Failed(JobFailure::Refused { reason }) => return Some(protocol(format!("refused: {reason}"))),
-                    other => return Some(protocol(format!("unexpected {}", other.name()))),
                 }
-            }
-            item = in_rx.recv(), if input_open => {
-                let msg = match item {
-                    Some(i) => Message::Input(i),
-                    None => {
+                item = in_rx.recv(), if input_open => {
+                    let msg = match item {
+                        Some(i) => Message::Input(i),
+                        None => {
+                            input_open = false;
+                            Message::InputEnd
+                        }
+                    };
+                    // The job may already have ended and stopped reading; its
+                    // outcome still arrives on the read side.
+                    if stream::write(&mut send, &msg).await.is_err() {
                         input_open = false;
-                        Message::InputEnd
                     }
-                };
-                // The job may already have ended and stopped reading; its
-                // outcome still arrives on the read side.
-                if stream::write(&mut send, &msg).await.is_err() {
-                    input_open = false;
                 }
             }
         }

@@ -93,6 +93,7 @@ pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSe
         max_jobs: hello.max_jobs,
         commands: cmd_tx,
         stats: RwLock::default(),
+        modules: Default::default(),
     });
     if let Some(old) = shared.masters.insert(master.clone()) {
         tracing::info!(master = %old.id, "a newer connection took over this node id");

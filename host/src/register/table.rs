@@ -54,6 +54,45 @@ pub struct MasterConn {
     pub commands: mpsc::Sender<Command>,
     /// The call and job statistics it last reported.
     pub stats: RwLock<regcenter_protocol::stats::Stats>,
+    /// Modules this master has shown it holds (it ran them without asking).
+    pub modules: KnownModules,
+}
+
+/// The hashes of the last [`KNOWN_MODULES`] modules a master is known to
+/// hold. A job whose module is known and whose input is closed ends its
+/// side of the stream with the job start, so the master can drop the stream
+/// without asking the register to stop sending (two frames less per job).
+/// A wrong guess (the master evicted it) costs one retry with the module.
+#[derive(Default)]
+pub struct KnownModules(std::sync::Mutex<std::collections::VecDeque<[u8; 32]>>);
+
+/// Module hashes remembered per master (32 bytes each).
+pub const KNOWN_MODULES: usize = 64;
+
+impl KnownModules {
+    /// Whether the master is known to hold `sha`.
+    pub fn contains(&self, sha: &[u8; 32]) -> bool {
+        self.0.lock().map(|q| q.contains(sha)).unwrap_or(false)
+    }
+
+    /// Notes that the master holds `sha`.
+    pub fn insert(&self, sha: [u8; 32]) {
+        if let Ok(mut q) = self.0.lock() {
+            if !q.contains(&sha) {
+                if q.len() >= KNOWN_MODULES {
+                    q.pop_front();
+                }
+                q.push_back(sha);
+            }
+        }
+    }
+
+    /// Forgets `sha` (the master asked for it after all).
+    pub fn remove(&self, sha: &[u8; 32]) {
+        if let Ok(mut q) = self.0.lock() {
+            q.retain(|s| s != sha);
+        }
+    }
 }
 
 impl MasterConn {

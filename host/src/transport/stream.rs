@@ -67,6 +67,13 @@ impl MessageReader {
     pub fn stop(&mut self, code: u32) {
         let _ = self.recv.stop(code.into());
     }
+
+    /// Takes the end of the stream if it has already arrived, without
+    /// waiting: a reader dropped before it saw the end makes quinn send
+    /// STOP_SENDING (and the peer a RESET_STREAM back), two frames per job.
+    pub async fn take_end(&mut self) {
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, self.recv.read_chunk(READ_CHUNK, true)).await;
+    }
 }
 
 fn read_error(e: quinn::ReadError) -> StreamError {
