@@ -669,3 +669,36 @@ async fn a_module_the_master_dropped_from_its_cache_is_sent_again() {
     // stream early, was asked for the module and ran the job again with it.
     assert_eq!(carried, [true, false, true, true]);
 }
+
+#[tokio::test]
+async fn dropping_a_silent_job_whose_input_was_closed_cancels_it_on_the_master() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    // Jobs here may run ten minutes: only cancellation can end them within the test.
+    let long = JobLimits { deadline: Duration::from_secs(600), ..JobLimits::default() };
+    let engine = regcenter::runtime::engine::EngineConfig { cache_dir: Some(common::cache_dir()), job_slots: 8, ..Default::default() };
+    let runtime = regcenter::Runtime::new(regcenter::RuntimeConfig { engine, job_limits: long, ..Default::default() }).expect("runtime");
+    let master = Master::new(master_cfg(dir.path(), "m-silent-drop"), regcenter::ServiceRegistry::new(runtime)).expect("master");
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let spin = JobModule::new(plugin("spin-forever"));
+    // A first run that hits its deadline shows the register the master holds
+    // the module, so the next run ends the register's side with the start.
+    let short = JobLimits { deadline: Duration::from_millis(200), ..JobLimits::default() };
+    let (_, outcome) = within("short spin", reg.run_on_master("m-silent-drop", &spin, "{}", short).collect()).await;
+    assert!(matches!(outcome, Err(RemoteError::Job { error: JobError::LimitExceeded { limit: Limit::Deadline, .. } })), "{outcome:?}");
+    let mut job = reg.run_on_master("m-silent-drop", &spin, "{}", long);
+    job.close_input();
+    within("the job to start", async {
+        while master.running_jobs() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    drop(job);
+    within("job stopped on the master", async {
+        while master.running_jobs() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}

@@ -67,8 +67,17 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
         }
     }
     let mut reading = true;
+    // The register stopping the stream cancels the job. Its side may already
+    // be finished (input closed), so the read side cannot tell.
+    let stopped = send.stopped();
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
+            _ = &mut stopped => {
+                job.cancel();
+                drain(&mut job).await;
+                return;
+            }
             ev = job.next() => {
                 // Every event already waiting goes out in one write (one
                 // packet for a short job's items and its done).

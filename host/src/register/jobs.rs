@@ -10,6 +10,7 @@ use crate::runtime::{hex, sha256};
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
 pub use regcenter_protocol::remote::{RemoteError, RemoteEvent};
 use regcenter_protocol::admission::JobSignature;
+use regcenter_protocol::errors::JobError;
 use regcenter_protocol::limits::JobLimits;
 use regcenter_protocol::message::{JobFailure, JobStart, Message};
 use regcenter_protocol::session::RegisterJob;
@@ -208,14 +209,19 @@ async fn pump(
         }
     }
     // With the input closed and the module known to be there, this side
-    // ends with the start: the master then ends the stream cleanly.
+    // ends with the start (or with the input's end, if that comes later):
+    // the master then ends the stream cleanly. Everything this side sent is
+    // kept (up to FIRST_WRITE_BYTES) to run the job again with the module
+    // should the master have dropped it.
+    let mut sent = first;
+    let mut replayable = true;
     let mut end_early = !input_open && master.modules.contains(&module.sha256);
     'attempt: loop {
         let (mut send, recv) = match master.conn.open_bi().await {
             Ok(s) => s,
             Err(e) => return Some(lost(e.to_string())),
         };
-        if let Err(e) = send.write_all(&first).await {
+        if let Err(e) = send.write_all(&sent).await {
             return Some(lost(e.to_string()));
         }
         if end_early {
@@ -224,6 +230,7 @@ async fn pump(
         let mut reader = MessageReader::new(recv, max_frame);
         let mut state = RegisterJob::default();
         let mut items = 0u64;
+        let mut module_sent = false;
         loop {
             tokio::select! {
                 biased;
@@ -251,7 +258,13 @@ async fn pump(
                         let _ = send.reset(codes::PROTOCOL.into());
                         return Some(protocol(e.to_string()));
                     }
-                    if matches!(msg, Message::Item(_) | Message::Log { .. } | Message::Done(_)) {
+                    // Any sign that the job ran means the master holds the module.
+                    let ran = match &msg {
+                        Message::Item(_) | Message::Log { .. } | Message::Done(_) => true,
+                        Message::Failed(JobFailure::Job { error }) => !matches!(error, JobError::Rejected(_)),
+                        _ => false,
+                    };
+                    if ran {
                         master.modules.insert(module.sha256);
                     }
                     let end = match msg {
@@ -265,6 +278,7 @@ async fn pump(
                         Message::NeedModule => {
                             // A failed write shows up on the read side (reset or lost).
                             let _ = stream::write(&mut send, &Message::Module(module.bytes.to_vec())).await;
+                            module_sent = true;
                             None
                         }
                         Message::Item(item) => {
@@ -308,8 +322,18 @@ async fn pump(
                     };
                     // The job may already have ended and stopped reading; its
                     // outcome still arrives on the read side.
-                    if stream::write(&mut send, &msg).await.is_err() {
+                    let frame = msg.to_frame();
+                    if send.write_all(&frame).await.is_err() {
                         input_open = false;
+                        continue;
+                    }
+                    replayable = replayable && sent.len() + frame.len() <= FIRST_WRITE_BYTES;
+                    if replayable {
+                        sent.extend_from_slice(&frame);
+                    }
+                    if !input_open && (module_sent || (replayable && master.modules.contains(&module.sha256))) {
+                        let _ = send.finish();
+                        end_early = !module_sent;
                     }
                 }
             }
