@@ -41,6 +41,11 @@ fn master(dir: &Path, id: &str, registry: ServiceRegistry, max_jobs: u32) -> Res
 }
 
 /// Polls `f` until it holds or the patience runs out.
+/// Waits until `runtime` runs the job with hash `sha` on optimized code.
+async fn wait_optimized(runtime: &Runtime, sha: &[u8; 32]) -> Result<(), BenchError> {
+    wait_for("the optimizing compile", || runtime.job_is_optimized(sha) == Some(true)).await
+}
+
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) -> Result<(), BenchError> {
     let deadline = Instant::now() + CONNECT_PATIENCE;
     while !f() {
@@ -56,8 +61,7 @@ impl Cluster {
     /// Waits until the masters' runtime has replaced the baseline code of
     /// `module` by optimized code.
     pub async fn wait_optimized(&self, module: &JobModule) -> Result<(), BenchError> {
-        let sha = module.sha256();
-        wait_for("the optimizing compile", || self.runtime.job_is_optimized(&sha) == Some(true)).await
+        wait_optimized(&self.runtime, &module.sha256()).await
     }
 
     /// Starts the register and `bench-0`; the masters' runtime has `job_slots`
@@ -285,9 +289,8 @@ async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Res
     let input = json!({"service": service, "method": "sayHello", "args": [], "count": count}).to_string();
     let bytes = plugin("call-loop")?;
     // Measure on optimized code: compile, then wait for the background upgrade.
-    let (runtime, sha) = (registry.runtime(), crate::runtime::sha256(&bytes));
-    runtime.prepare_job(&bytes, &registry.lookup()).await.map_err(|e| BenchError(e.to_string()))?;
-    wait_for("the optimizing compile of call-loop", || runtime.job_is_optimized(&sha) == Some(true)).await?;
+    registry.runtime().prepare_job(&bytes, &registry.lookup()).await.map_err(|e| BenchError(e.to_string()))?;
+    wait_optimized(registry.runtime(), &crate::runtime::sha256(&bytes)).await?;
     let running = registry.run_job(&bytes, input, JobLimits::default()).await.map_err(|e| BenchError(e.to_string()))?;
     let (items, _, outcome) = running.collect().await;
     outcome.map_err(|e| BenchError(format!("call-loop on {service}: {e}")))?;

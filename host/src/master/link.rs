@@ -171,7 +171,11 @@ async fn serve(
     let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
     let mut load = inner.load.subscribe();
     let (mut load_sent_at, mut load_sent) = (tokio::time::Instant::now() - LOAD_INTERVAL, None::<u32>);
-    let mut load_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    // Armed (`load_pending`) when the count changed: fires when the next
+    // report may go.
+    let load_due = tokio::time::sleep_until(load_sent_at);
+    tokio::pin!(load_due);
+    let mut load_pending = false;
     let register: Arc<str> = key.into();
     loop {
         tokio::select! {
@@ -212,14 +216,15 @@ async fn serve(
                     }
                 }
             }
-            changed = load.changed(), if load_due.is_none() => {
+            changed = load.changed(), if !load_pending => {
                 if changed.is_err() {
                     return "master closed".into();
                 }
-                load_due = Some(Box::pin(tokio::time::sleep_until(load_sent_at + LOAD_INTERVAL)));
+                load_due.as_mut().reset(load_sent_at + LOAD_INTERVAL);
+                load_pending = true;
             }
-            _ = async { if let Some(due) = load_due.as_mut() { due.await } }, if load_due.is_some() => {
-                load_due = None;
+            _ = &mut load_due, if load_pending => {
+                load_pending = false;
                 let n = *load.borrow_and_update();
                 if load_sent != Some(n) {
                     if let Err(e) = stream::write(send, &Message::Load(n)).await {

@@ -177,6 +177,21 @@ pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: 
     RemoteJob { master: id, events: rx, input: Some(in_tx) }
 }
 
+/// The event a job's last message (done, failed or a stray one) becomes,
+/// after `items` items arrived.
+fn final_event(master: &str, items: u64, msg: Message) -> RemoteEvent {
+    let protocol = |message: String| RemoteEvent::Failed(RemoteError::Protocol { master: master.to_string(), message });
+    match msg {
+        Message::Done(n) if n == items => RemoteEvent::Done { items },
+        Message::Done(n) => protocol(format!("done reports {n} items, {items} arrived")),
+        Message::Failed(JobFailure::Job { error }) => RemoteEvent::Failed(RemoteError::Job { error }),
+        Message::Failed(JobFailure::Busy { running, max }) => RemoteEvent::Failed(RemoteError::MasterBusy { master: master.to_string(), running, max }),
+        Message::Failed(JobFailure::NotAdmitted { refusal }) => RemoteEvent::Failed(RemoteError::NotAdmitted { master: master.to_string(), refusal }),
+        Message::Failed(JobFailure::Refused { reason }) => protocol(format!("refused: {reason}")),
+        other => protocol(format!("unexpected {}", other.name())),
+    }
+}
+
 /// Frames coalesced into a job's first write at most.
 const FIRST_WRITE_BYTES: usize = 64 << 10;
 
@@ -294,17 +309,7 @@ async fn pump(
                             let _ = tx.send(RemoteEvent::Log { level, message }).await;
                             None
                         }
-                        Message::Done(n) if n == items => Some(RemoteEvent::Done { items }),
-                        Message::Done(n) => Some(protocol(format!("done reports {n} items, {items} arrived"))),
-                        Message::Failed(JobFailure::Job { error }) => Some(RemoteEvent::Failed(RemoteError::Job { error })),
-                        Message::Failed(JobFailure::Busy { running, max }) => {
-                            Some(RemoteEvent::Failed(RemoteError::MasterBusy { master: master.id.clone(), running, max }))
-                        }
-                        Message::Failed(JobFailure::NotAdmitted { refusal }) => {
-                            Some(RemoteEvent::Failed(RemoteError::NotAdmitted { master: master.id.clone(), refusal }))
-                        }
-                        Message::Failed(JobFailure::Refused { reason }) => Some(protocol(format!("refused: {reason}"))),
-                        other => Some(protocol(format!("unexpected {}", other.name()))),
+                        last => Some(final_event(&master.id, items, last)),
                     };
                     if let Some(end) = end {
                         // The master finished its side with the last message.

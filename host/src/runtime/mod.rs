@@ -77,7 +77,6 @@ struct CachedJob {
     optimized: bool,
 }
 
-
 #[derive(Default)]
 struct JobCache {
     entries: HashMap<[u8; 32], CachedJob>,
@@ -146,17 +145,16 @@ impl Runtime {
 
         let mut failed = None;
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
-            let upgrader = match engines.baseline_jobs.is_some() {
-                true => {
-                    let weak = weak.clone();
-                    let install: tiering::Install = Box::new(move |sha, component| {
-                        if let Some(inner) = weak.upgrade() {
-                            Runtime { inner }.install_optimized(sha, component);
-                        }
-                    });
-                    tiering::Upgrader::start(engines.jobs.clone(), cfg.max_module_bytes, install).map_err(|e| failed = Some(e)).ok()
-                }
-                false => None,
+            let upgrader = if engines.baseline_jobs.is_some() {
+                let weak = weak.clone();
+                let install: tiering::Install = Box::new(move |sha, component| {
+                    if let Some(inner) = weak.upgrade() {
+                        Runtime { inner }.install_optimized(sha, component);
+                    }
+                });
+                tiering::Upgrader::start(engines.jobs.clone(), cfg.max_module_bytes, install).map_err(|e| failed = Some(e)).ok()
+            } else {
+                None
             };
             Inner { metrics: Default::default(), engines, cfg, job_linker, baseline_linker, upgrader, service_linker, jobs: Mutex::new(JobCache::default()) }
         });

@@ -47,15 +47,11 @@ impl Upgrader {
         Ok(Self { queue: tx })
     }
 
-    /// Queues `bytes` for optimization; false when the queue is full.
-    pub fn queue(&self, sha: [u8; 32], bytes: Arc<[u8]>) -> bool {
-        match self.queue.try_send((sha, bytes)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                tracing::debug!(job = %crate::runtime::hex(&sha[..6]), "optimizing compiles are backed up; the job stays on baseline code");
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+    /// Queues `bytes` for optimization; when the queue is full the job
+    /// stays on baseline code.
+    pub fn queue(&self, sha: [u8; 32], bytes: Arc<[u8]>) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send((sha, bytes)) {
+            tracing::debug!(job = %crate::runtime::hex(&sha[..6]), "optimizing compiles are backed up; the job stays on baseline code");
         }
     }
 }
