@@ -86,7 +86,7 @@ impl Operator {
             .next()
             .ok_or_else(|| unreachable("no address".into()))?;
         let bind = if sock.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
-        let mut endpoint = quinn::Endpoint::client(bind.parse().expect("valid address")).map_err(|e| unreachable(e.to_string()))?;
+        let mut endpoint = crate::transport::udp::endpoint(bind.parse().expect("valid address"), quinn::EndpointConfig::default(), None).map_err(|e| unreachable(e.to_string()))?;
         endpoint.set_default_client_config(tls::client_config(&trust, TransportSettings::default())?);
         let server_name = if host.parse::<std::net::IpAddr>().is_ok() { "localhost" } else { host.as_str() };
         let conn = endpoint

@@ -4,6 +4,7 @@
 
 use crate::transport::datadir::DataDir;
 use crate::transport::tls::{self, Trust, TransportSettings};
+use crate::transport::udp;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ pub struct Floor {
 }
 
 fn server(cfg: quinn::ServerConfig) -> Result<quinn::Endpoint, String> {
-    quinn::Endpoint::server(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())
+    udp::endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), quinn::EndpointConfig::default(), Some(cfg)).map_err(|e| e.to_string())
 }
 
 async fn connect(client: &quinn::Endpoint, to: SocketAddr) -> Result<quinn::Connection, String> {
@@ -75,7 +76,7 @@ impl Floor {
     pub async fn start(dir: &DataDir) -> Result<Self, String> {
         let trust = Trust::from_pem(&dir.ca_cert_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let client_cfg = tls::client_config(&trust, TransportSettings::default()).map_err(|e| e.to_string())?;
-        let mut client = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).map_err(|e| e.to_string())?;
+        let mut client = udp::endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), quinn::EndpointConfig::default(), None).map_err(|e| e.to_string())?;
         client.set_default_client_config(client_cfg);
 
         let pair = dir.register_cert("bench-floor", &[]).map_err(|e| e.to_string())?;

@@ -9,14 +9,16 @@
 //! job samples are taken in alternating batches.
 
 mod cluster;
+mod datagrams;
 mod floor;
 mod samples;
 
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
 use cluster::Cluster;
+use datagrams::{PerOp, UdpCounters};
 use floor::Floor;
-use samples::{time, Samples};
+use samples::Samples;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -146,19 +148,37 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
             floor.round_trip(1).await.map_err(err("floor"))?;
             floor.round_trip(2).await.map_err(err("floor"))?;
         }
+        let (mut d_f1, mut d_j1, mut d_f2, mut d_j2) = (PerOp::default(), PerOp::default(), PerOp::default(), PerOp::default());
+        let n = plan.per_batch;
         for _ in 0..plan.batches {
-            for _ in 0..plan.per_batch {
-                f1.push(floor.round_trip(1).await.map_err(err("floor"))?);
-            }
-            for _ in 0..plan.per_batch {
-                j1.push(time(cluster.job_1hop(&call_service, &call_input)).await.0);
-            }
-            for _ in 0..plan.per_batch {
-                f2.push(floor.round_trip(2).await.map_err(err("floor"))?);
-            }
-            for _ in 0..plan.per_batch {
-                j2.push(time(cluster.job_2hop(&operator, &call_service, &call_input)).await.0);
-            }
+            d_f1.batch(n, async {
+                for _ in 0..n {
+                    f1.push(floor.round_trip(1).await.map_err(err("floor"))?);
+                }
+                Ok::<_, BenchError>(())
+            })
+            .await?;
+            d_j1.batch(n, async {
+                for _ in 0..n {
+                    j1.timed(cluster.job_1hop(&call_service, &call_input)).await?;
+                }
+                Ok::<_, BenchError>(())
+            })
+            .await?;
+            d_f2.batch(n, async {
+                for _ in 0..n {
+                    f2.push(floor.round_trip(2).await.map_err(err("floor"))?);
+                }
+                Ok::<_, BenchError>(())
+            })
+            .await?;
+            d_j2.batch(n, async {
+                for _ in 0..n {
+                    j2.timed(cluster.job_2hop(&operator, &call_service, &call_input)).await?;
+                }
+                Ok::<_, BenchError>(())
+            })
+            .await?;
         }
         let ratio = |a: f64, b: f64| if b > 0.0 { (a / b * 100.0).round() / 100.0 } else { 0.0 };
         r.insert("quic_floor_p50_us".into(), json!(f1.p50_us()));
@@ -169,6 +189,12 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         r.insert("job_rtt_1hop_ratio".into(), json!(ratio(j1.p50_us(), f1.p50_us())));
         r.insert("job_rtt_2hop_p50_us".into(), json!(j2.p50_us()));
         r.insert("job_rtt_2hop_ratio".into(), json!(ratio(j2.p50_us(), f2.p50_us())));
+        // UDP datagrams per round trip (all hops, both directions, ACKs included).
+        for (key, d) in [("udp_datagrams_floor", d_f1), ("udp_datagrams_job_1hop", d_j1), ("udp_datagrams_floor2", d_f2), ("udp_datagrams_job_2hop", d_j2)] {
+            if let Some(v) = d.per_op() {
+                r.insert(key.into(), json!(v));
+            }
+        }
     }
 
     if opts.wants("local") {
@@ -181,7 +207,13 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
 
     if opts.wants("throughput") {
         progress("throughput");
+        let before = UdpCounters::now();
         let (elapsed, done) = cluster.throughput(&call_service, &call_input, plan.throughput_jobs, plan.in_flight).await?;
+        if let (Some(b), Some(a)) = (before, UdpCounters::now()) {
+            let d = a.since(b);
+            r.insert("throughput_udp_datagrams_per_job".into(), json!((d.out as f64 / done.max(1) as f64 * 100.0).round() / 100.0));
+            r.insert("throughput_udp_rcvbuf_drops".into(), json!(d.rcvbuf_drops));
+        }
         r.insert("throughput_jobs_per_s".into(), json!((done as f64 / elapsed.as_secs_f64()).round()));
         r.insert("throughput_in_flight".into(), json!(plan.in_flight));
     }
@@ -192,13 +224,13 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         let (mut cold, mut warm, mut optimized) = (Samples::default(), Samples::default(), Samples::default());
         for i in 0..plan.cold_samples {
             let module = JobModule::new(unique_module(&bytes, &format!("{nanos}-{i}")));
-            cold.push(time(cluster.job_1hop(&module, &call_input)).await.0);
-            warm.push(time(cluster.job_1hop(&module, &call_input)).await.0);
+            cold.timed(cluster.job_1hop(&module, &call_input)).await?;
+            warm.timed(cluster.job_1hop(&module, &call_input)).await?;
             // The next sample starts once this module's background compile
             // is done, so each cold sample is a job arriving at an idle master.
             cluster.wait_optimized(&module).await?;
             cluster.job_1hop(&module, &call_input).await?; // links the optimized code
-            optimized.push(time(cluster.job_1hop(&module, &call_input)).await.0);
+            optimized.timed(cluster.job_1hop(&module, &call_input)).await?;
         }
         r.insert("cold_job_bytes".into(), json!(bytes.len()));
         r.insert("cold_job_ms".into(), json!(cold.p50_ms()));
@@ -216,7 +248,7 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
             cluster.wait_optimized(&emit_one).await?;
             cluster.fanout(&emit_one, n).await?; // link the optimized code
             for _ in 0..plan.fanout_samples {
-                s.push(time(cluster.fanout(&emit_one, n)).await.0);
+                s.timed(cluster.fanout(&emit_one, n)).await?;
             }
             fanout.insert(n.to_string(), json!(s.p50_ms()));
         }

@@ -12,6 +12,15 @@ impl Samples {
         self.0.push(d);
     }
 
+    /// Times `f` and keeps the sample if it succeeded; a failed operation is
+    /// an error of the benchmark, never a sample.
+    pub async fn timed<T, E>(&mut self, f: impl std::future::Future<Output = Result<T, E>>) -> Result<T, E> {
+        let (d, out) = time(f).await;
+        let out = out?;
+        self.push(d);
+        Ok(out)
+    }
+
     /// Adds samples given in nanoseconds.
     pub fn extend_nanos(&mut self, nanos: impl IntoIterator<Item = u64>) {
         self.0.extend(nanos.into_iter().map(Duration::from_nanos));

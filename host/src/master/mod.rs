@@ -208,7 +208,8 @@ impl MasterInner {
             return Ok(e.clone());
         }
         let bind = if v6 { "[::]:0" } else { "0.0.0.0:0" };
-        let e = quinn::Endpoint::client(bind.parse().expect("valid address")).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        let e = crate::transport::udp::endpoint(bind.parse().expect("valid address"), quinn::EndpointConfig::default(), None)
+            .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
         *slot = Some(e.clone());
         Ok(e)
     }

@@ -298,12 +298,7 @@ impl Register {
         let server = tls::server_config(&pair, TransportSettings { max_bidi_streams: 1, ..cfg.transport })?;
         let reset_key = data_dir.reset_key()?;
         let endpoint_cfg = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key)));
-        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(|source| RegisterError::Bind { addr: cfg.listen, source })?;
-        let runtime = quinn::default_runtime().ok_or_else(|| RegisterError::Bind {
-            addr: cfg.listen,
-            source: std::io::Error::other("no async runtime"),
-        })?;
-        let endpoint = quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime)
+        let endpoint = crate::transport::udp::endpoint(cfg.listen, endpoint_cfg, Some(server))
             .map_err(|source| RegisterError::Bind { addr: cfg.listen, source })?;
         if cfg.master_tokens.is_none() {
             data_dir.tokens(TokenKind::Master)?;
