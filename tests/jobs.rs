@@ -307,3 +307,43 @@ async fn wait_optimized(runtime: &regcenter::Runtime, sha: &[u8; 32]) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A job run inside the task awaiting its handle (the master's way).
+async fn start_inline(reg: &regcenter::ServiceRegistry, job: &str) -> regcenter::RunningJob {
+    let lookup = reg.lookup();
+    let prepared = reg.runtime().prepare_job(&plugin(job), &lookup).await.unwrap();
+    reg.runtime().start_job_inline(prepared, "{}".into(), JobLimits::default(), lookup)
+}
+
+#[tokio::test]
+async fn an_inline_job_reads_more_input_than_its_inbox_holds_while_its_owner_only_sends() {
+    let reg = registry_with(&[]).await;
+    let mut job = start_inline(&reg, "duplex-echo").await;
+    // More than the inbox (64) holds: sending must run the job, or it waits forever.
+    let n = 100;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        for i in 1..=n {
+            job.send(json!({"i": i}).to_string()).await.unwrap();
+        }
+    })
+    .await
+    .expect("sending to an inline job drives it");
+    job.close_input();
+    let (items, _, outcome) = job.collect().await;
+    assert_eq!(outcome, Ok(n));
+    assert_eq!(serde_json::from_str::<Value>(&items[99]).unwrap(), json!({"echo": {"i": 100}, "n": 100}));
+}
+
+#[tokio::test]
+async fn dropping_an_inline_job_mid_call_stops_it_and_leaves_the_service_intact() {
+    let reg = registry_with(&["test-fixture"]).await;
+    reg.execute("test-fixture", "addData", &json!({"key": "keep", "value": "me"})).await.unwrap();
+    let mut job = start_inline(&reg, "ticker").await;
+    assert!(matches!(job.next().await, Some(JobEvent::Item(_))));
+    drop(job);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let c1 = reg.execute("test-fixture", "counter", &Value::Null).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(reg.execute("test-fixture", "counter", &Value::Null).await.unwrap(), c1, "the counter stopped growing");
+    assert_eq!(reg.execute("test-fixture", "getData", &json!({"key": "keep"})).await.unwrap(), json!({"one": "me"}));
+}

@@ -118,7 +118,7 @@ impl Cluster {
         for _ in 0..n {
             let (dt, outcome) = time(async {
                 let job = self.runtime.prepare_cached(&sha, &lookup).ok_or("job left the cache")?.map_err(|e| e.to_string())?;
-                let (items, _, outcome) = self.runtime.start_job(job, input.to_string(), JobLimits::default(), lookup.clone()).collect().await;
+                let (items, _, outcome) = self.runtime.start_job_inline(job, input.to_string(), JobLimits::default(), lookup.clone()).collect().await;
                 check(items.len(), outcome.map_err(|e| e.to_string())).map_err(|e| e.0)
             })
             .await;

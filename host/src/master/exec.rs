@@ -57,7 +57,8 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
         }
     };
     let lookup = inner.registry.lookup();
-    let mut job = inner.registry.runtime().start_job(prepared, start.input, start.limits, lookup);
+    // The job runs in this task: no task of its own, no wake-up per event.
+    let mut job = inner.registry.runtime().start_job_inline(prepared, start.input, start.limits, lookup);
     for msg in early_input {
         match msg {
             Message::Input(item) => {

@@ -1,5 +1,7 @@
 //! Running jobs: a fresh Store per run from a cached [`InstancePre`], the
 //! job's channel (emit / recv) and log imports, limits, and cancellation.
+//! A run goes in a task of its own or inside its owner's task (the master's
+//! job streams: one task per job instead of two).
 //!
 //! A job is never stopped by dropping its future (that could drop a service
 //! call half-way and poison the service's Store). It is stopped by a flag
@@ -255,18 +257,42 @@ pub struct PreparedJob {
     pub(crate) typed_imports: Vec<TypedImport>,
 }
 
+/// A job's run, when the handle drives it in its owner's task.
+type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// The handle of a running job: read its events, send it items, cancel it.
 /// Dropping the handle cancels the job.
+///
+/// The job runs either in a task of its own ([`start`]) or inside whatever
+/// task awaits this handle ([`start_inline`]): then `next` and `send` drive
+/// it, which saves a task and a cross-task wake-up per event on the master's
+/// job path.
 pub struct RunningJob {
     events: mpsc::Receiver<JobEvent>,
     inbox: Option<mpsc::Sender<String>>,
     ctl: Arc<JobControl>,
+    driver: Option<Driver>,
 }
 
 impl RunningJob {
     /// The next event; `None` after the final `Done`/`Failed`.
     pub async fn next(&mut self) -> Option<JobEvent> {
-        self.events.recv().await
+        let Some(driver) = self.driver.as_mut() else {
+            return self.events.recv().await;
+        };
+        let first = tokio::select! {
+            biased;
+            ev = self.events.recv() => Some(ev),
+            () = driver => None,
+        };
+        match first {
+            Some(ev) => ev,
+            None => {
+                // The run is over and its last event is in the channel.
+                self.driver = None;
+                self.events.recv().await
+            }
+        }
     }
 
     /// The next event if one is already waiting (never waits).
@@ -276,11 +302,29 @@ impl RunningJob {
 
     /// Sends an item to the job (what it reads with `recv`). Fails when the
     /// job has ended or the input was closed.
-    pub async fn send(&self, item: String) -> Result<(), String> {
-        match &self.inbox {
-            Some(tx) => tx.send(item).await.map_err(|_| "the job has ended".to_string()),
-            None => Err("the job's input is closed".into()),
-        }
+    pub async fn send(&mut self, item: String) -> Result<(), String> {
+        let Some(tx) = &self.inbox else {
+            return Err("the job's input is closed".into());
+        };
+        let permit = match self.driver.as_mut() {
+            None => tx.reserve().await,
+            // A full inbox frees up only while the job runs.
+            Some(driver) => {
+                let first = tokio::select! {
+                    biased;
+                    permit = tx.reserve() => Some(permit),
+                    () = driver => None,
+                };
+                match first {
+                    Some(permit) => permit,
+                    None => {
+                        self.driver = None;
+                        tx.reserve().await
+                    }
+                }
+            }
+        };
+        permit.map(|p| p.send(item)).map_err(|_| "the job has ended".to_string())
     }
 
     /// Closes the job's input: its next `recv` returns none.
@@ -312,10 +356,17 @@ impl RunningJob {
 impl Drop for RunningJob {
     fn drop(&mut self) {
         self.ctl.cancel();
+        // An inline run is not dropped half-way either: it finishes (stopped
+        // at its next check) in a task of its own.
+        if let Some(driver) = self.driver.take() {
+            tokio::spawn(driver);
+        }
     }
 }
 
-/// Starts `job` on the current tokio runtime.
+/// Starts `job`: in a task of its own on the current tokio runtime, or
+/// (`inline`) inside the task that awaits the handle (see [`RunningJob`]),
+/// where it makes progress only while `next` or `send` is awaited.
 pub fn start(
     job: Arc<PreparedJob>,
     input: String,
@@ -323,12 +374,13 @@ pub fn start(
     lookup: Arc<dyn ServiceLookup>,
     label: Arc<str>,
     metrics: Arc<crate::metrics::Metrics>,
+    inline: bool,
 ) -> RunningJob {
     let (ev_tx, ev_rx) = mpsc::channel(JOB_EVENT_BUFFER);
     let (in_tx, in_rx) = mpsc::channel(JOB_INBOX_BUFFER);
     let ctl = Arc::new(JobControl::new(Instant::now() + limits.deadline));
     let state_ctl = ctl.clone();
-    tokio::spawn(async move {
+    let driver = Box::pin(async move {
         let final_tx = ev_tx.clone();
         let started = Instant::now();
         let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label).await;
@@ -339,7 +391,14 @@ pub fn start(
         };
         let _ = final_tx.send(last).await;
     });
-    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl }
+    let driver: Driver = driver;
+    let driver = if inline {
+        Some(driver)
+    } else {
+        tokio::spawn(driver);
+        None
+    };
+    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl, driver }
 }
 
 #[allow(clippy::too_many_arguments)]

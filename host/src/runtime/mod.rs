@@ -376,7 +376,14 @@ impl Runtime {
     /// by this runtime's ceiling).
     pub fn start_job(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {
         let label = job.label.clone();
-        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label, self.inner.metrics.clone())
+        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label, self.inner.metrics.clone(), false)
+    }
+
+    /// [`Runtime::start_job`], run inside the task that awaits the handle:
+    /// the job makes progress only while its `next` or `send` is awaited.
+    pub fn start_job_inline(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {
+        let label = job.label.clone();
+        job::start(job, input, limits.capped_by(self.inner.cfg.job_limits), lookup, label, self.inner.metrics.clone(), true)
     }
 
     /// Prepares and starts a job; a job that cannot be prepared yields a
