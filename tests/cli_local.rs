@@ -79,3 +79,15 @@ fn inspect_lists_exports_with_signatures() {
     assert!(stdout(&out).contains("export run: func(input: string) -> result<_, string>"), "{}", stdout(&out));
     assert!(stdout(&out).contains("import regcenter:job/services@0.1.0 {"), "{}", stdout(&out));
 }
+
+#[test]
+fn the_split_bench_measures_jobs_and_floors_across_two_nodes() {
+    let out = regcenter(&["bench", "--quick", "--split", "--only", "rtt", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    assert!(r["layout"].as_str().unwrap().contains("two nodes"), "{}", r["layout"]);
+    for key in ["quic_floor_p50_us", "quic_floor2_p50_us", "job_rtt_1hop_p50_us", "job_rtt_2hop_p50_us", "job_rtt_1hop_ratio", "job_rtt_2hop_ratio"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {}", r[key]);
+    }
+    assert!(r.get("throughput_jobs_per_s").is_none(), "only the rtt section ran");
+}

@@ -3,6 +3,7 @@
 //! and an operator; plus a register process for the memory figure.
 
 use super::samples::{time, Samples};
+use super::side::MasterSide;
 use super::{err, plugin, BenchError, CONNECT_PATIENCE};
 use crate::client::{Operator, OperatorConfig};
 use crate::master::{Master, MasterConfig};
@@ -30,6 +31,7 @@ pub struct Cluster {
     main: Master,
     extra: Mutex<Vec<Master>>,
     data_dir: std::path::PathBuf,
+    side: MasterSide,
 }
 
 fn master(dir: &Path, id: &str, registry: ServiceRegistry, max_jobs: u32) -> Result<Master, BenchError> {
@@ -66,18 +68,23 @@ impl Cluster {
 
     /// Starts the register and `bench-0`; the masters' runtime has `job_slots`
     /// pooling slots and no disk cache (so a new module really compiles).
-    pub async fn start(dir: &Path, job_slots: usize) -> Result<Self, BenchError> {
+    pub async fn start(dir: &Path, job_slots: usize, side: MasterSide) -> Result<Self, BenchError> {
         let engine = EngineConfig { cache_dir: None, job_slots: job_slots as u32, ..EngineConfig::default() };
         let runtime = Runtime::new(RuntimeConfig { engine, ..RuntimeConfig::default() }).map_err(|e| BenchError(e.to_string()))?;
         let register = Register::start(RegisterConfig::new(([127, 0, 0, 1], 0).into(), dir)).await.map_err(|e| BenchError(e.to_string()))?;
         let registry = ServiceRegistry::new(runtime.clone());
         registry.register("hello-world", plugin("hello-world")?, ServiceOptions::default()).await.map_err(|e| BenchError(e.to_string()))?;
         let main = master(dir, MAIN, registry, THROUGHPUT_MAX_JOBS)?;
-        main.connect("127.0.0.1", register.local_addr().port());
+        side.enter(|| main.connect("127.0.0.1", register.local_addr().port()));
         let register = Arc::new(register);
         let r = register.clone();
         wait_for("bench-0 to connect", || r.master(MAIN).is_some()).await?;
-        Ok(Self { register, runtime, main, extra: Mutex::new(Vec::new()), data_dir: dir.to_path_buf() })
+        Ok(Self { register, runtime, main, extra: Mutex::new(Vec::new()), data_dir: dir.to_path_buf(), side })
+    }
+
+    /// Where the masters run.
+    pub fn side(&self) -> &MasterSide {
+        &self.side
     }
 
     /// An operator connected to the register.
@@ -163,7 +170,7 @@ impl Cluster {
             while extra.len() + 1 < n {
                 let id = format!("bench-{}", extra.len() + 1);
                 let m = master(&self.data_dir, &id, ServiceRegistry::new(self.runtime.clone()), MasterConfig::new(&self.data_dir).max_jobs)?;
-                m.connect("127.0.0.1", port);
+                self.side.enter(|| m.connect("127.0.0.1", port));
                 extra.push(m);
             }
         }

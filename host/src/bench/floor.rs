@@ -1,7 +1,9 @@
 //! The physical floor: a bare quinn echo of ~100 bytes on a new bidirectional
 //! stream of an open connection, with the register's TLS and transport
-//! settings, directly (1 hop) and through a bare relay (2 hops).
+//! settings, directly (1 hop) and through a bare relay (2 hops). The echo
+//! server runs where the masters run, the relay where the register runs.
 
+use super::side::MasterSide;
 use crate::transport::datadir::DataDir;
 use crate::transport::tls::{self, Trust, TransportSettings};
 use crate::transport::udp;
@@ -73,7 +75,7 @@ fn serve_relay(ep: quinn::Endpoint, upstream: quinn::Connection) {
 
 impl Floor {
     /// Starts the echo server and the relay, and connects to both.
-    pub async fn start(dir: &DataDir) -> Result<Self, String> {
+    pub async fn start(dir: &DataDir, side: &MasterSide) -> Result<Self, String> {
         let trust = Trust::from_pem(&dir.ca_cert_pem().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
         let client_cfg = tls::client_config(&trust, TransportSettings::default()).map_err(|e| e.to_string())?;
         let mut client = udp::endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), quinn::EndpointConfig::default(), None).map_err(|e| e.to_string())?;
@@ -81,9 +83,13 @@ impl Floor {
 
         let pair = dir.register_cert("bench-floor", &[]).map_err(|e| e.to_string())?;
         let server_cfg = tls::server_config(&pair, TransportSettings::default()).map_err(|e| e.to_string())?;
-        let echo = server(server_cfg.clone())?;
+        // The echo server stands where the masters do.
+        let echo = side.enter(|| {
+            let echo = server(server_cfg.clone())?;
+            serve_echo(echo.clone());
+            Ok::<_, String>(echo)
+        })?;
         let echo_addr = echo.local_addr().map_err(|e| e.to_string())?;
-        serve_echo(echo.clone());
         let relay = server(server_cfg)?;
         let relay_addr = relay.local_addr().map_err(|e| e.to_string())?;
         let upstream = connect(&client, echo_addr).await?;

@@ -12,6 +12,7 @@ mod cluster;
 mod datagrams;
 mod floor;
 mod samples;
+mod side;
 
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
@@ -19,6 +20,7 @@ use cluster::Cluster;
 use datagrams::{PerOp, UdpCounters};
 use floor::Floor;
 use samples::Samples;
+use side::MasterSide;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,6 +34,9 @@ pub struct BenchOptions {
     pub threads: usize,
     /// Sections to run (empty: all): see [`SECTIONS`].
     pub only: Vec<String>,
+    /// Masters (and the floor's echo server) on a single-threaded runtime
+    /// of their own, on another thread: two nodes, as two processes.
+    pub split: bool,
 }
 
 /// The section names [`BenchOptions::only`] accepts.
@@ -125,17 +130,20 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     r.insert("mode".into(), json!(if opts.quick { "quick" } else { "full" }));
     r.insert("cores".into(), json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
     let runtime = if opts.threads == 1 { "a single-threaded tokio runtime".to_string() } else { format!("a tokio runtime with {} worker threads", opts.threads) };
-    r.insert(
-        "layout".into(),
-        json!(format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; register_bytes_per_master: register in its own process")),
-    );
+    let layout = if opts.split {
+        format!("one process, two nodes: register, operator and floor relay on {runtime}; masters and floor echo on a single-threaded tokio runtime on another thread; threads not pinned; register_bytes_per_master: register in its own process")
+    } else {
+        format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; register_bytes_per_master: register in its own process")
+    };
+    r.insert("layout".into(), json!(layout));
 
     let call_service = JobModule::new(plugin("call-service")?);
     let emit_one = JobModule::new(plugin("emit-flood")?);
     let call_input = json!({"service": "hello-world", "method": "sayHello", "args": []}).to_string();
     let max_masters = plan.fanout.iter().copied().max().unwrap_or(1);
-    let cluster = Cluster::start(&scratch.0, max_masters + 64).await?;
-    let floor = Floor::start(&dir).await.map_err(err("floor"))?;
+    let side = if opts.split { MasterSide::split().map_err(err("masters' runtime"))? } else { MasterSide::shared() };
+    let cluster = Cluster::start(&scratch.0, max_masters + 64, side).await?;
+    let floor = Floor::start(&dir, cluster.side()).await.map_err(err("floor"))?;
     let operator = cluster.operator().await?;
 
     if opts.wants("rtt") {

@@ -162,6 +162,9 @@ enum Command {
         /// Run only these sections (comma-separated): rtt, local, throughput, cold, fanout, memory, langs.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
+        /// Two nodes: the register side on one single-threaded runtime, the masters (and the floor's echo server) on another, each on its own thread.
+        #[arg(long, conflicts_with = "threads")]
+        split: bool,
     },
 }
 
@@ -420,7 +423,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(&cli.log_format);
     let mut builder = match &cli.command {
-        Command::Bench { threads: Some(1), .. } => tokio::runtime::Builder::new_current_thread(),
+        Command::Bench { threads: Some(1), .. } | Command::Bench { split: true, .. } => tokio::runtime::Builder::new_current_thread(),
         Command::Bench { threads: Some(n), .. } => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
             b.worker_threads((*n).max(1));
@@ -535,11 +538,11 @@ async fn dispatch(command: Command) -> Result<()> {
             }
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
-        Command::Bench { quick, json, threads, only } => {
-            let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+        Command::Bench { quick, json, threads, only, split } => {
+            let threads = if split { 1 } else { threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)) };
             // The bench drives the cluster from a task on the runtime's workers,
             // as a server's handlers do, not from the main thread.
-            let opts = regcenter::bench::BenchOptions { quick, threads, only };
+            let opts = regcenter::bench::BenchOptions { quick, threads, only, split };
             let report = tokio::spawn(regcenter::bench::run(opts, |step| eprintln!("bench: {step}"))).await??;
             if json {
                 println!("{}", serde_json::Value::Object(report));
