@@ -702,3 +702,46 @@ async fn dropping_a_silent_job_whose_input_was_closed_cancels_it_on_the_master()
     })
     .await;
 }
+
+/// Runs `module` through `op` on `master` and returns its items' count.
+async fn operator_run(op: &regcenter::client::Operator, master: &str, module: &JobModule, count: u64) -> u64 {
+    use regcenter::protocol::message::RunTarget;
+    let mut run = op.run(RunTarget::Master { id: master.into() }, module, json!({"count": count}).to_string(), JobLimits::default()).await.expect("run starts");
+    let mut items = 0;
+    within("operator run", async {
+        loop {
+            match run.next().await.expect("run streams") {
+                Some((_, RemoteEvent::Item(_))) => items += 1,
+                Some((_, RemoteEvent::Log { .. })) => {}
+                Some((_, RemoteEvent::Done { items: n })) => return assert_eq!(n, items),
+                Some((_, other)) => panic!("run failed: {other:?}"),
+                None => panic!("the run ended without done"),
+            }
+        }
+    })
+    .await;
+    items
+}
+
+#[tokio::test]
+async fn an_operator_runs_again_with_the_module_when_the_register_dropped_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-op-evict", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let cfg = regcenter::client::OperatorConfig { data_dir: dir.path().to_path_buf(), token: None, trust: None };
+    let op = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    let first = JobModule::new(common::unique(&plugin("emit-flood")));
+    assert_eq!(operator_run(&op, "m-op-evict", &first, 2).await, 2);
+    // Warm: the operator ends its side with the request.
+    assert_eq!(operator_run(&op, "m-op-evict", &first, 3).await, 3);
+    // Another operator's 64 modules push it out of the register's store (64 kept).
+    let op2 = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    for _ in 0..64 {
+        let other = JobModule::new(common::unique(&plugin("emit-flood")));
+        assert_eq!(operator_run(&op2, "m-op-evict", &other, 1).await, 1);
+    }
+    // The operator still believes the register holds it: the register asks,
+    // ends the stream, and the run goes again with the module.
+    assert_eq!(operator_run(&op, "m-op-evict", &first, 4).await, 4);
+}

@@ -2,7 +2,7 @@
 //! token, query masters and services, send commands, run jobs (the module is
 //! sent only when the register asks for it) and read every master's events.
 
-use crate::register::{JobModule, MasterInfo};
+use crate::register::{JobModule, KnownModules, MasterInfo};
 use crate::runtime::hex;
 use crate::transport::datadir::{DataDir, DataDirError, TokenKind};
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
@@ -59,6 +59,9 @@ pub struct OperatorConfig {
 /// A connection to a register as an operator.
 pub struct Operator {
     conn: quinn::Connection,
+    /// Modules the register showed it holds: a run of one of these ends the
+    /// operator's side of the stream with the request.
+    known: KnownModules,
     _endpoint: quinn::Endpoint,
     _control: (quinn::SendStream, MessageReader),
 }
@@ -98,7 +101,7 @@ impl Operator {
         stream::write(&mut send, &Message::OperatorHello(OperatorHello { version: PROTOCOL_VERSION, token })).await?;
         let mut reader = MessageReader::new(recv, DEFAULT_MAX_FRAME);
         match reader.next().await {
-            Ok(Some(Message::Welcome(_))) => Ok(Self { conn, _endpoint: endpoint, _control: (send, reader) }),
+            Ok(Some(Message::Welcome(_))) => Ok(Self { conn, known: KnownModules::default(), _endpoint: endpoint, _control: (send, reader) }),
             Ok(Some(Message::AuthFailed(f))) => Err(ClientError::Auth(f.reason)),
             Ok(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
             Err(e) => match conn.close_reason() {
@@ -146,13 +149,41 @@ impl Operator {
 
     /// Runs `module` on `target`; the stream yields each master's events.
     pub async fn run(&self, target: RunTarget, module: &JobModule, input: String, limits: JobLimits) -> Result<RunStream, ClientError> {
+        let sha = module.sha256();
+        let req = Request::Run { target, sha256: hex(&sha), size: module.bytes().len() as u64, input, limits, signature: module.signature().cloned() };
+        let req = Message::Request(req).to_frame();
+        // A module the register holds: the whole request in one write with
+        // the end of our side. If it evicted the module after all, it asks
+        // and ends the stream, and the run goes again with the module.
+        if self.known.contains(&sha) {
+            match self.try_run(&req, None).await? {
+                Some(run) => return Ok(run),
+                None => self.known.remove(&sha),
+            }
+        }
+        let run = self.try_run(&req, Some(module)).await?.ok_or_else(|| ClientError::Unexpected("the register asked for the module twice".into()))?;
+        self.known.insert(sha);
+        Ok(run)
+    }
+
+    /// One run request on a new stream; with `module`, sent when asked for,
+    /// without, our side ends at once and `None` means the register asked.
+    async fn try_run(&self, req: &[u8], module: Option<&JobModule>) -> Result<Option<RunStream>, ClientError> {
         let (mut send, recv) = self.conn.open_bi().await.map_err(|e| StreamError::ConnectionLost(e.to_string()))?;
-        let req = Request::Run { target, sha256: hex(&module.sha256()), size: module.bytes().len() as u64, input, limits, signature: module.signature().cloned() };
-        stream::write(&mut send, &Message::Request(req)).await?;
+        send.write_all(req).await.map_err(|e| StreamError::ConnectionLost(e.to_string()))?;
+        if module.is_none() {
+            let _ = send.finish();
+        }
         let mut reader = MessageReader::new(recv, DEFAULT_MAX_FRAME);
         loop {
             match reader.next().await? {
-                Some(Message::NeedModule) => stream::write(&mut send, &Message::Module(module.bytes().to_vec())).await?,
+                Some(Message::NeedModule) => match module {
+                    Some(m) => stream::write(&mut send, &Message::Module(m.bytes().to_vec())).await?,
+                    None => {
+                        reader.take_end().await;
+                        return Ok(None);
+                    }
+                },
                 Some(Message::Reply(v)) => {
                     if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
                         return Err(ClientError::Refused(e.to_string()));
@@ -162,7 +193,8 @@ impl Operator {
                         .and_then(|m| serde_json::from_value::<Vec<String>>(m.clone()).ok())
                         .ok_or_else(|| ClientError::Unexpected(v.to_string()))?;
                     let _ = send.finish();
-                    return Ok(RunStream { masters, reader, _send: send });
+                    let pending = masters.len();
+                    return Ok(Some(RunStream { masters, pending, reader, _send: send }));
                 }
                 other => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }
@@ -174,6 +206,8 @@ impl Operator {
 pub struct RunStream {
     /// The masters the job was started on ("" for a run that found none).
     pub masters: Vec<String>,
+    /// Masters whose job has not ended yet.
+    pending: usize,
     reader: MessageReader,
     _send: quinn::SendStream,
 }
@@ -182,7 +216,18 @@ impl RunStream {
     /// The next (master, event); `None` once every master's job ended.
     pub async fn next(&mut self) -> Result<Option<(String, RemoteEvent)>, ClientError> {
         match self.reader.next().await? {
-            Some(Message::Routed { master, event }) => Ok(Some((master, event))),
+            Some(Message::Routed { master, event }) => {
+                if matches!(event, RemoteEvent::Done { .. } | RemoteEvent::Failed(_)) {
+                    self.pending = self.pending.saturating_sub(1);
+                    if self.pending == 0 {
+                        // The register ends the stream with the last event:
+                        // take the end now, or dropping this run right
+                        // after it asks the register to stop sending.
+                        self.reader.take_end().await;
+                    }
+                }
+                Ok(Some((master, event)))
+            }
             None => Ok(None),
             Some(other) => Err(ClientError::Unexpected(other.name().to_string())),
         }

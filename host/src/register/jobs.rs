@@ -85,6 +85,11 @@ impl RemoteJob {
         self.events.recv().await
     }
 
+    /// The next event if one is already waiting (never waits).
+    pub fn try_next(&mut self) -> Option<RemoteEvent> {
+        self.events.try_recv().ok()
+    }
+
     /// Sends an item to the job's `recv`.
     pub async fn send(&self, item: impl Into<String>) -> Result<(), RemoteError> {
         let gone = || RemoteError::Protocol { master: self.master.clone(), message: "the job's input is closed".into() };

@@ -20,6 +20,7 @@ pub mod table;
 
 pub use jobs::{JobModule, RemoteError, RemoteEvent, RemoteJob};
 pub use table::MasterInfo;
+pub(crate) use table::KnownModules;
 
 use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
 use crate::transport::tls::{self, TlsError, TransportSettings};

@@ -124,6 +124,12 @@ async fn run(
             }
             let bytes = match reader.next().await {
                 Ok(Some(Message::Module(b))) => b,
+                // The operator ended its side, sure we held the module: it
+                // runs again on a new stream with the module.
+                Ok(None) => {
+                    let _ = send.finish();
+                    return;
+                }
                 _ => {
                     let _ = send.reset(codes::PROTOCOL.into());
                     return;
@@ -154,23 +160,7 @@ async fn run(
     if stream::write(send, &Message::Reply(serde_json::json!({ "masters": masters }))).await.is_err() {
         return;
     }
-    // One forwarder per job into one channel; dropping the receiver (the
-    // operator went away) drops the jobs, which cancels them on the masters.
-    let (tx, mut rx) = mpsc::channel::<(String, RemoteEvent)>(64);
-    let mut forwarders = Vec::new();
-    for mut job in jobs {
-        let tx = tx.clone();
-        forwarders.push(tokio::spawn(async move {
-            job.close_input();
-            let master = job.master.clone();
-            while let Some(ev) = job.next().await {
-                if tx.send((master.clone(), ev)).await.is_err() {
-                    return;
-                }
-            }
-        }));
-    }
-    drop(tx);
+    let mut events = Events::new(jobs);
     // The operator dropping its run (STOP_SENDING) or its connection ends the
     // relay at once, even while the jobs are silent.
     let stopped = send.stopped();
@@ -179,15 +169,30 @@ async fn run(
     loop {
         tokio::select! {
             _ = &mut stopped => break,
-            ev = rx.recv() => match ev {
-                Some((master, event)) => {
-                    if stream::write(send, &Message::Routed { master, event }).await.is_err() {
-                        break;
+            ev = events.next() => {
+                // Every event already waiting goes out in one write, and the
+                // stream's end with the last (one packet for a short job).
+                let mut batch = Vec::new();
+                let mut next = ev;
+                let ended = loop {
+                    match next {
+                        Some((master, event)) => batch.extend_from_slice(&Message::Routed { master, event }.to_frame()),
+                        None => break true,
                     }
+                    if batch.len() >= BATCH_BYTES {
+                        break false;
+                    }
+                    match events.try_next() {
+                        Some(more) => next = more,
+                        None => break false,
+                    }
+                };
+                if send.write_all(&batch).await.is_err() {
+                    break;
                 }
-                None => {
+                if ended {
                     let _ = send.finish();
-                    return;
+                    break;
                 }
             },
             gone = reader.next(), if reading => match gone {
@@ -198,7 +203,97 @@ async fn run(
             },
         }
     }
-    for f in forwarders {
-        f.abort();
+    // Dropping the jobs (here or in their forwarders) cancels those still
+    // running on their masters.
+    events.abort();
+}
+
+/// Routed events relayed per write at most.
+const BATCH_BYTES: usize = 64 << 10;
+
+/// The events of a run's jobs, tagged with their master: a single job is
+/// read directly, several through one forwarder task each into a channel.
+struct Events {
+    source: Source,
+    /// Jobs whose last event (done or failed) has not come yet.
+    pending: usize,
+}
+
+enum Source {
+    One(RemoteJob),
+    Many { rx: mpsc::Receiver<(String, RemoteEvent)>, forwarders: Vec<tokio::task::JoinHandle<()>> },
+}
+
+impl Events {
+    fn new(mut jobs: Vec<RemoteJob>) -> Self {
+        let pending = jobs.len();
+        if let (1, Some(mut job)) = (jobs.len(), jobs.pop()) {
+            job.close_input();
+            return Self { source: Source::One(job), pending };
+        }
+        let (tx, rx) = mpsc::channel::<(String, RemoteEvent)>(64);
+        let forwarders = jobs
+            .into_iter()
+            .map(|mut job| {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    job.close_input();
+                    let master = job.master.clone();
+                    while let Some(ev) = job.next().await {
+                        if tx.send((master.clone(), ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { source: Source::Many { rx, forwarders }, pending }
+    }
+
+    /// The next event; `None` once every job ended.
+    async fn next(&mut self) -> Option<(String, RemoteEvent)> {
+        if self.pending == 0 {
+            return None;
+        }
+        let ev = match &mut self.source {
+            Source::One(job) => job.next().await.map(|ev| (job.master.clone(), ev)),
+            Source::Many { rx, .. } => rx.recv().await,
+        };
+        self.count(ev)
+    }
+
+    /// `Some(event)` if one is waiting, `Some(None)` once every job ended,
+    /// `None` while jobs run and nothing is waiting.
+    fn try_next(&mut self) -> Option<Option<(String, RemoteEvent)>> {
+        if self.pending == 0 {
+            return Some(None);
+        }
+        let ev = match &mut self.source {
+            Source::One(job) => Some(job.try_next()?).map(|ev| (job.master.clone(), ev)),
+            Source::Many { rx, .. } => match rx.try_recv() {
+                Ok(ev) => Some(ev),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => return None,
+            },
+        };
+        Some(self.count(ev))
+    }
+
+    /// Counts a job's last event; a source that ran dry ends every job.
+    fn count(&mut self, ev: Option<(String, RemoteEvent)>) -> Option<(String, RemoteEvent)> {
+        match &ev {
+            Some((_, RemoteEvent::Done { .. } | RemoteEvent::Failed(_))) => self.pending = self.pending.saturating_sub(1),
+            Some(_) => {}
+            None => self.pending = 0,
+        }
+        ev
+    }
+
+    fn abort(self) {
+        if let Source::Many { forwarders, .. } = self.source {
+            for f in forwarders {
+                f.abort();
+            }
+        }
     }
 }

@@ -58,11 +58,12 @@ pub struct MasterConn {
     pub modules: KnownModules,
 }
 
-/// The hashes of the last [`KNOWN_MODULES`] modules a master is known to
-/// hold. A job whose module is known and whose input is closed ends its
-/// side of the stream with the job start, so the master can drop the stream
-/// without asking the register to stop sending (two frames less per job).
-/// A wrong guess (the master evicted it) costs one retry with the module.
+/// The hashes of the last [`KNOWN_MODULES`] modules a peer (a master, for
+/// the register; the register, for an operator) is known to hold. A job
+/// whose module is known and whose input is closed ends its side of the
+/// stream with the request, so the peer can drop the stream without asking
+/// to stop sending (two frames less per job). A wrong guess (the peer
+/// evicted it) costs one retry with the module.
 #[derive(Default)]
 pub struct KnownModules(std::sync::Mutex<std::collections::VecDeque<[u8; 32]>>);
 
