@@ -16,15 +16,22 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Modules operators sent, kept so a repeated run does not send them again.
+/// Modules operators sent, kept so a repeated run does not send them again:
+/// the last [`MODULES_KEPT`], and no more than [`MODULE_BYTES_KEPT`] bytes
+/// (the oldest go first; the newest always stays).
 #[derive(Default)]
 pub struct ModuleStore {
     modules: HashMap<[u8; 32], JobModule>,
     order: VecDeque<[u8; 32]>,
+    bytes: usize,
 }
 
 /// Modules kept per register.
 const MODULES_KEPT: usize = 64;
+
+/// Bytes of modules kept per register (64 modules of the 32 MiB a module
+/// may have would be 2 GiB).
+const MODULE_BYTES_KEPT: usize = 256 << 20;
 
 impl ModuleStore {
     fn get(&self, sha: &[u8; 32]) -> Option<JobModule> {
@@ -33,12 +40,18 @@ impl ModuleStore {
 
     fn put(&mut self, module: JobModule) {
         let sha = module.sha256();
-        if self.modules.insert(sha, module).is_none() {
-            self.order.push_back(sha);
+        let size = module.bytes().len();
+        match self.modules.insert(sha, module) {
+            Some(_) => return,
+            None => {
+                self.order.push_back(sha);
+                self.bytes += size;
+            }
         }
-        while self.order.len() > MODULES_KEPT {
-            if let Some(old) = self.order.pop_front() {
-                self.modules.remove(&old);
+        while self.order.len() > MODULES_KEPT || (self.bytes > MODULE_BYTES_KEPT && self.order.len() > 1) {
+            let Some(old) = self.order.pop_front() else { break };
+            if let Some(m) = self.modules.remove(&old) {
+                self.bytes -= m.bytes().len();
             }
         }
     }
@@ -295,5 +308,34 @@ impl Events {
                 f.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(tag: u8, size: usize) -> JobModule {
+        JobModule::new(vec![tag; size])
+    }
+
+    #[test]
+    fn the_store_keeps_the_newest_modules_within_count_and_bytes() {
+        let mut store = ModuleStore::default();
+        for tag in 0..=MODULES_KEPT as u8 {
+            store.put(module(tag, 10));
+        }
+        assert!(store.get(&module(0, 10).sha256()).is_none(), "the oldest went over the count");
+        assert!(store.get(&module(1, 10).sha256()).is_some());
+        assert_eq!(store.bytes, MODULES_KEPT * 10);
+        // A module putting the store over its bytes pushes out the oldest.
+        let big = MODULE_BYTES_KEPT - 20;
+        store.put(module(200, big));
+        assert!(store.get(&module(200, big).sha256()).is_some(), "the newest stays");
+        assert!(store.bytes <= MODULE_BYTES_KEPT, "{} bytes kept", store.bytes);
+        assert_eq!(store.order.len(), 3, "two small modules fit beside it");
+        // The same module again changes nothing.
+        store.put(module(200, big));
+        assert_eq!((store.order.len(), store.modules.len()), (3, 3));
     }
 }
