@@ -170,9 +170,11 @@ async fn run(
         }
     };
     let masters: Vec<String> = jobs.iter().map(|j| j.master.clone()).collect();
-    if stream::write(send, &Message::Reply(serde_json::json!({ "masters": masters }))).await.is_err() {
-        return;
-    }
+    // The reply goes with the first events when they come soon (a short
+    // job's reply, items, done and end in one packet), else alone.
+    let mut reply = Some(Message::Reply(serde_json::json!({ "masters": masters })).to_frame());
+    let reply_due = tokio::time::sleep(REPLY_WAIT);
+    tokio::pin!(reply_due);
     let mut events = Events::new(jobs);
     // The operator dropping its run (STOP_SENDING) or its connection ends the
     // relay at once, even while the jobs are silent.
@@ -182,10 +184,15 @@ async fn run(
     loop {
         tokio::select! {
             _ = &mut stopped => break,
+            () = &mut reply_due, if reply.is_some() => {
+                if send.write_all(&reply.take().unwrap_or_default()).await.is_err() {
+                    break;
+                }
+            }
             ev = events.next() => {
                 // Every event already waiting goes out in one write, and the
                 // stream's end with the last (one packet for a short job).
-                let mut batch = Vec::new();
+                let mut batch = reply.take().unwrap_or_default();
                 let mut next = ev;
                 let ended = loop {
                     match next {
@@ -220,6 +227,9 @@ async fn run(
     // running on their masters.
     events.abort();
 }
+
+/// How long a run's reply waits for the first events to go with.
+const REPLY_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Routed events relayed per write at most.
 const BATCH_BYTES: usize = 64 << 10;
