@@ -121,6 +121,8 @@ impl Cluster {
         let lookup = registry.lookup();
         self.runtime.prepare_job(module.bytes(), &lookup).await.map_err(|e| BenchError(e.to_string()))?;
         let sha = module.sha256();
+        // Warm means optimized code, as for the in-job calls.
+        wait_optimized(&self.runtime, &sha).await?;
         let mut s = Samples::default();
         for _ in 0..n {
             let (dt, outcome) = time(async {
