@@ -347,3 +347,30 @@ async fn dropping_an_inline_job_mid_call_stops_it_and_leaves_the_service_intact(
     assert_eq!(reg.execute("test-fixture", "counter", &Value::Null).await.unwrap(), c1, "the counter stopped growing");
     assert_eq!(reg.execute("test-fixture", "getData", &json!({"key": "keep"})).await.unwrap(), json!({"one": "me"}));
 }
+
+#[tokio::test]
+async fn a_job_whose_handle_is_dropped_at_its_last_event_returns_its_pool_slot() {
+    // Two slots: a Store kept past the job's last event (dropped once the
+    // result is out) must still come back, or the third job cannot start.
+    // Pooled (optimized) code from the start: baseline code is not pooled.
+    let engine = regcenter::runtime::engine::EngineConfig { cache_dir: Some(common::cache_dir()), job_slots: 2, baseline_jobs: false, ..Default::default() };
+    let runtime = regcenter::Runtime::new(regcenter::RuntimeConfig { engine, ..Default::default() }).expect("runtime");
+    let reg = regcenter::ServiceRegistry::new(runtime);
+    reg.register("hello-world", plugin("hello-world"), ServiceOptions::default()).await.unwrap();
+    let lookup = reg.lookup();
+    let prepared = reg.runtime().prepare_job(&plugin("greet"), &lookup).await.unwrap();
+    for round in 0..20 {
+        // As the master does: read to the last event, then drop the handle.
+        let mut job = reg.runtime().start_job_inline(prepared.clone(), r#"{"name":"x"}"#.into(), JobLimits::default(), lookup.clone());
+        let last = loop {
+            match job.next().await {
+                Some(JobEvent::Done { items }) => break Ok(items),
+                Some(JobEvent::Failed(e)) => break Err(e),
+                Some(_) => {}
+                None => panic!("round {round}: no last event"),
+            }
+        };
+        assert_eq!(last, Ok(2), "round {round}");
+        drop(job);
+    }
+}

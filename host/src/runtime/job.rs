@@ -338,18 +338,20 @@ impl RunningJob {
     }
 
     /// Reads every event until the end: (items, logs, outcome).
+    /// An inline run is driven to its very end (its Store dropped) first.
     pub async fn collect(mut self) -> (Vec<String>, Vec<(Level, String)>, Result<u64, JobError>) {
         self.close_input();
         let (mut items, mut logs) = (Vec::new(), Vec::new());
+        let mut outcome = Err(JobError::Cancelled);
         while let Some(ev) = self.next().await {
             match ev {
                 JobEvent::Item(i) => items.push(i),
                 JobEvent::Log(l, m) => logs.push((l, m)),
-                JobEvent::Done { items: n } => return (items, logs, Ok(n)),
-                JobEvent::Failed(e) => return (items, logs, Err(e)),
+                JobEvent::Done { items: n } => outcome = Ok(n),
+                JobEvent::Failed(e) => outcome = Err(e),
             }
         }
-        (items, logs, Err(JobError::Cancelled))
+        (items, logs, outcome)
     }
 }
 
@@ -383,13 +385,20 @@ pub fn start(
     let driver = Box::pin(async move {
         let final_tx = ev_tx.clone();
         let started = Instant::now();
-        let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label).await;
+        let mut store = None;
+        let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label, &mut store).await;
         metrics.record_job(started.elapsed(), outcome.is_ok());
         let last = match outcome {
             Ok(items) => JobEvent::Done { items },
             Err(e) => JobEvent::Failed(e),
         };
         let _ = final_tx.send(last).await;
+        // Returning the Store's memory to the pool (a third of a short job's
+        // run) waits until the requester had its chance to send the result.
+        if store.is_some() {
+            tokio::task::yield_now().await;
+        }
+        drop(store);
     });
     let driver: Driver = driver;
     let driver = if inline {
@@ -411,6 +420,7 @@ async fn run(
     events: mpsc::Sender<JobEvent>,
     inbox: mpsc::Receiver<String>,
     label: Arc<str>,
+    slot: &mut Option<Store<JobState>>,
 ) -> Result<u64, JobError> {
     let bindings = proxy::overrides(&job.typed_imports, &input, lookup.as_ref()).map_err(JobError::Rejected)?;
     let wasi = crate::runtime::wasi::context(&label, None)
@@ -429,7 +439,9 @@ async fn run(
         label,
         bindings,
     };
-    let mut store = Store::new(job.pre.engine(), state);
+    // The Store outlives this function: the caller drops it after the
+    // job's last event has gone out.
+    let store = slot.insert(Store::new(job.pre.engine(), state));
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|ctx: StoreContextMut<'_, JobState>| {
@@ -441,12 +453,12 @@ async fn run(
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    let instance = job.pre.instantiate_async(&mut store).await.map_err(|e| {
+    let instance = job.pre.instantiate_async(&mut *store).await.map_err(|e| {
         JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) })
     })?;
     let outcome = async {
-        let run = instance.get_typed_func::<(String,), (Result<(), String>,)>(&mut store, &job.run)?;
-        run.call_async(&mut store, (input,)).await
+        let run = instance.get_typed_func::<(String,), (Result<(), String>,)>(&mut *store, &job.run)?;
+        run.call_async(&mut *store, (input,)).await
     }
     .await;
     if let Some(e) = ctl.error() {
