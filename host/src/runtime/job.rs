@@ -366,6 +366,24 @@ impl Drop for RunningJob {
     }
 }
 
+/// Pending once without asking to be woken: the next poll comes from
+/// whoever polls the future next, not from a wake-up (so no other worker is
+/// notified, as `yield_now` would).
+struct PendOnce(bool);
+
+impl std::future::Future for PendOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            std::task::Poll::Pending
+        }
+    }
+}
+
 /// Starts `job`: in a task of its own on the current tokio runtime, or
 /// (`inline`) inside the task that awaits the handle (see [`RunningJob`]),
 /// where it makes progress only while `next` or `send` is awaited.
@@ -393,10 +411,11 @@ pub fn start(
             Err(e) => JobEvent::Failed(e),
         };
         let _ = final_tx.send(last).await;
-        // Returning the Store's memory to the pool (a third of a short job's
-        // run) waits until the requester had its chance to send the result.
-        if store.is_some() {
-            tokio::task::yield_now().await;
+        // Inline, returning the Store's memory to the pool (a third of a
+        // short job's run) waits until the owner polls the run again: after
+        // it sent the result, or from the task the dropped handle spawns.
+        if inline && store.is_some() {
+            PendOnce(false).await;
         }
         drop(store);
     });
