@@ -303,3 +303,57 @@ fn a_master_given_a_job_key_runs_only_jobs_signed_by_it() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("--trust-job-key: expected 32 bytes as hex"), "{}", text(&bad.stderr));
 }
+
+/// `regcenter ARGS…` whose stdout is read up to the line matching `pred` and
+/// then closed, as `| head -1` would; killed when the test ends.
+fn spawn_then_close_stdout(args: &[&str], pred: impl Fn(&str) -> bool) -> (Proc, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regcenter"))
+        .args(args)
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn regcenter");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (_tx, lines) = std::sync::mpsc::channel();
+    let proc = Proc { child, lines };
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "stdout ended before the expected line");
+        if pred(line.trim_end()) {
+            break;
+        }
+    }
+    drop(out);
+    (proc, line.trim_end().to_string())
+}
+
+#[test]
+fn a_register_and_a_master_keep_serving_after_their_stdout_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ds = d.to_str().unwrap();
+    let (mut reg, first) = spawn_then_close_stdout(&["register", "--listen", "127.0.0.1:0", "--data-dir", ds], |l| l.starts_with("register listening on"));
+    let port: u16 = first.rsplit(':').next().unwrap().parse().unwrap();
+    // The register prints "master m1 authenticated" into the closed pipe.
+    let addr = format!("127.0.0.1:{port}");
+    let (mut master, _) = spawn_then_close_stdout(
+        &["master", "--connect", &addr, "--name", "m1", "--data-dir", ds, "--service", "hello-world"],
+        |l| l.starts_with("connected to"),
+    );
+    wait_until("m1 listed", || masters_json(d, port).iter().any(|m| m["id"] == "m1"));
+    // The master prints "command from …" into its closed pipe.
+    let out = cli(d, port, &["tell", "custom-note", r#"{"n":1}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "sent to 1 master(s)");
+    // Its stdout is gone, so give the master a moment to print the command.
+    std::thread::sleep(Duration::from_millis(300));
+    // Both still serve: a job runs on the master through the register.
+    let out = cli(d, port, &["run", "--job", "greet", "--master", "m1", "--input", r#"{"name":"Ann"}"#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"name\":\"Ann\""), "{}", text(&out.stdout));
+    assert!(reg.child.try_wait().unwrap().is_none(), "the register exited");
+    assert!(master.child.try_wait().unwrap().is_none(), "the master exited");
+}

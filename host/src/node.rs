@@ -12,6 +12,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// One line of a node's own output on stdout. A serving node outlives its
+/// stdout: once the reader is gone (a closed pipe, `| head`), lines are
+/// dropped instead of panicking the way `println!` would.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -98,27 +108,27 @@ pub async fn serve_register(opts: RegisterOptions) -> Result<(), NodeError> {
     }
     let register = Register::start(cfg).await?;
     let mut events = register.events();
-    println!("register listening on {}", register.local_addr());
+    say!("register listening on {}", register.local_addr());
     if let Some(addr) = opts.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| NodeError::Usage(format!("cannot listen on {addr} for metrics: {e}")))?;
-        println!("metrics on http://{}/metrics", listener.local_addr().unwrap_or(addr));
+        say!("metrics on http://{}/metrics", listener.local_addr().unwrap_or(addr));
         tokio::spawn(crate::register::prometheus::serve(listener, register.clone()));
     }
-    println!("data dir: {} (masters on this machine with the same data dir trust and authenticate automatically)", opts.data_dir.display());
+    say!("data dir: {} (masters on this machine with the same data dir trust and authenticate automatically)", opts.data_dir.display());
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(e) => println!("{}", describe_register_event(&e)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("({n} events skipped)"),
+                Ok(e) => say!("{}", describe_register_event(&e)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => say!("({n} events skipped)"),
                 Err(_) => break,
             },
             _ = shutdown_signal() => break,
         }
     }
     register.shutdown();
-    println!("register stopped");
+    say!("register stopped");
     Ok(())
 }
 
@@ -219,9 +229,9 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     cfg.admission = admission;
     let master = Master::new(cfg, registry)?;
     let mut events = master.events();
-    println!("master {} hosting {} service(s)", master.node_id(), master.registry().all().len());
+    say!("master {} hosting {} service(s)", master.node_id(), master.registry().all().len());
     if let Some(policy) = policy {
-        println!("admission: {policy}");
+        say!("admission: {policy}");
     }
     for (host, port) in &targets {
         master.connect(host, *port);
@@ -229,15 +239,15 @@ pub async fn serve_master(opts: MasterOptions) -> Result<(), NodeError> {
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(e) => println!("{}", describe_master_event(&e)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("({n} events skipped)"),
+                Ok(e) => say!("{}", describe_master_event(&e)),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => say!("({n} events skipped)"),
                 Err(_) => break,
             },
             _ = shutdown_signal() => break,
         }
     }
     master.drain(Duration::from_secs(5)).await;
-    println!("master stopped");
+    say!("master stopped");
     Ok(())
 }
 
