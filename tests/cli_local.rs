@@ -91,3 +91,17 @@ fn the_split_bench_measures_jobs_and_floors_across_two_nodes() {
     }
     assert!(r.get("throughput_jobs_per_s").is_none(), "only the rtt section ran");
 }
+
+#[test]
+fn the_memory_bench_measures_the_register_and_a_bare_quic_floor_in_their_own_processes() {
+    let out = regcenter(&["bench", "--quick", "--only", "memory", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    // Small counts: page-sized growth may round to 0, so only presence is checked;
+    // a floor server that did not start, print its address or hold its
+    // connections fails the run above.
+    for key in ["register_bytes_per_master", "quic_floor_bytes_per_connection", "register_bytes_per_master_ratio"] {
+        assert!(r[key].as_f64().is_some_and(|v| v >= 0.0), "{key}: {}", r[key]);
+    }
+    assert!(r["register_rss_masters"].as_u64().is_some_and(|n| n >= 1), "{}", r["register_rss_masters"]);
+}

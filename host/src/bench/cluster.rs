@@ -2,6 +2,7 @@
 //! hello-world (`bench-0`), as many service-less masters as fan-out needs,
 //! and an operator; plus a register process for the memory figure.
 
+use super::memory::{ServerProcess, SETTLE};
 use super::samples::{time, Samples};
 use super::side::MasterSide;
 use super::{err, plugin, BenchError, CONNECT_PATIENCE};
@@ -12,9 +13,7 @@ use crate::register::{JobModule, Register, RegisterConfig, RemoteEvent};
 use crate::runtime::engine::EngineConfig;
 use crate::{JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -202,36 +201,11 @@ impl Cluster {
     /// Starts `regcenter register` as a child process, connects every master
     /// to it, and returns (RSS growth per master in bytes, masters).
     pub async fn register_bytes_per_master(&self, dir: &Path) -> Result<(u64, usize), BenchError> {
-        let exe = std::env::current_exe().map_err(|e| BenchError(e.to_string()))?;
-        let mut child = Command::new(exe)
-            .args(["register", "--listen", "127.0.0.1:0", "--name", "rss", "--data-dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| BenchError(format!("spawn register: {e}")))?;
-        let result = self.measure_rss(&mut child).await;
-        let _ = child.kill();
-        let _ = child.wait();
-        result
-    }
-
-    async fn measure_rss(&self, child: &mut std::process::Child) -> Result<(u64, usize), BenchError> {
-        let stdout = child.stdout.take().ok_or_else(|| BenchError("no stdout".into()))?;
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line).map_err(|e| BenchError(e.to_string()))?;
-        // Keep draining its event lines (a closed pipe would end it).
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        let addr = line.trim().strip_prefix("register listening on ").ok_or_else(|| BenchError(format!("register printed {line:?}")))?.to_string();
-        let port: u16 = addr.rsplit(':').next().and_then(|p| p.parse().ok()).ok_or_else(|| BenchError(format!("bad address {addr}")))?;
+        let args = ["register".as_ref(), "--listen".as_ref(), "127.0.0.1:0".as_ref(), "--name".as_ref(), "rss".as_ref(), "--data-dir".as_ref(), dir.as_os_str()];
+        let server = ServerProcess::start(&args, "register listening on ")?;
+        let (addr, port) = (server.addr.to_string(), server.addr.port());
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = rss_bytes(child.id())?;
+        let before = server.rss_bytes()?;
         let extra = self.extra.lock().map_err(|_| BenchError("lock".into()))?.len();
         let masters = extra + 1;
         self.main.connect("127.0.0.1", port);
@@ -252,8 +226,8 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         drop(op);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let after = rss_bytes(child.id())?;
+        tokio::time::sleep(SETTLE).await;
+        let after = server.rss_bytes()?;
         self.main.remove_connection("127.0.0.1", port);
         for m in self.extra.lock().map_err(|_| BenchError("lock".into()))?.iter() {
             m.remove_connection("127.0.0.1", port);
@@ -280,17 +254,6 @@ fn check(items: usize, outcome: Result<u64, String>) -> Result<(), BenchError> {
         Ok(n) => Err(BenchError(format!("job ended with {n} items ({items} received), expected 1"))),
         Err(e) => Err(BenchError(format!("job failed: {e}"))),
     }
-}
-
-/// Resident set size of process `pid` (Linux `/proc`).
-fn rss_bytes(pid: u32) -> Result<u64, BenchError> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| BenchError(format!("RSS of {pid}: {e}")))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| BenchError("no VmRSS".into()))
 }
 
 /// Runs the call-loop job against `service` on `registry`: per-call durations.

@@ -4,13 +4,15 @@
 //! Layout: one process on a tokio multi-thread runtime (one worker per core,
 //! threads not pinned) holds the register, the masters, the operator and the
 //! floor's echo server and relay, so job and floor samples pay the same
-//! thread wake-ups. Only `register_bytes_per_master` runs a register in its
-//! own process (this binary's `register` command), to read its RSS. Floor and
-//! job samples are taken in alternating batches.
+//! thread wake-ups. Only the memory figures run their servers in processes
+//! of their own (this binary's `register` command, and a bare quinn server
+//! as their floor), to read their RSS. Floor and job samples are taken in
+//! alternating batches.
 
 mod cluster;
 mod datagrams;
 mod floor;
+pub mod memory;
 mod samples;
 mod side;
 
@@ -188,7 +190,6 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
             })
             .await?;
         }
-        let ratio = |a: f64, b: f64| if b > 0.0 { (a / b * 100.0).round() / 100.0 } else { 0.0 };
         r.insert("quic_floor_p50_us".into(), json!(f1.p50_us()));
         r.insert("quic_floor_p99_us".into(), json!(f1.p99_us()));
         r.insert("quic_floor2_p50_us".into(), json!(f2.p50_us()));
@@ -265,8 +266,11 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     if opts.wants("memory") {
         progress("register memory per master");
         let (bytes_per_master, masters) = cluster.register_bytes_per_master(&scratch.0).await?;
+        let floor = memory::floor_bytes_per_connection(&scratch.0, masters).await?;
         r.insert("register_bytes_per_master".into(), json!(bytes_per_master));
         r.insert("register_rss_masters".into(), json!(masters));
+        r.insert("quic_floor_bytes_per_connection".into(), json!(floor));
+        r.insert("register_bytes_per_master_ratio".into(), json!(ratio(bytes_per_master as f64, floor as f64)));
     }
 
     if opts.wants("langs") {
@@ -280,6 +284,15 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     cluster.close();
     r.insert("bench_seconds".into(), json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0));
     Ok(r)
+}
+
+/// `a / b` to two decimals (0 when there is no floor).
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        (a / b * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
 }
 
 /// The targets of the issue, for the table (`<=` unless noted).

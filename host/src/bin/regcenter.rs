@@ -165,6 +165,9 @@ enum Command {
         /// Two nodes: the register side on one single-threaded runtime, the masters (and the floor's echo server) on another, each on its own thread.
         #[arg(long, conflicts_with = "threads")]
         split: bool,
+        /// Internal: serve as the memory figure's floor (a bare QUIC server) with this data dir.
+        #[arg(long, hide = true, value_name = "DATA_DIR")]
+        quic_floor_server: Option<std::path::PathBuf>,
     },
 }
 
@@ -538,7 +541,8 @@ async fn dispatch(command: Command) -> Result<()> {
             }
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
-        Command::Bench { quick, json, threads, only, split } => {
+        Command::Bench { quic_floor_server: Some(dir), .. } => regcenter::bench::memory::serve_floor(&dir).await?,
+        Command::Bench { quick, json, threads, only, split, quic_floor_server: None } => {
             let threads = if split { 1 } else { threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)) };
             // The bench drives the cluster from a task on the runtime's workers,
             // as a server's handlers do, not from the main thread.

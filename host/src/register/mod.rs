@@ -244,12 +244,12 @@ impl Shared {
     /// Sends a command to every master (the seed's `writeRawMessageToAllMasters`).
     /// Returns how many masters it was queued for.
     pub(crate) fn write_raw_message_to_all_masters(&self, command: Command) -> usize {
-        self.masters.all().iter().filter(|m| m.commands.try_send(command.clone()).is_ok()).count()
+        self.masters.all().iter().filter(|m| m.commands.try_send(Box::new(command.clone())).is_ok()).count()
     }
 
     /// Sends a command to one master; false if it is not connected or its queue is full.
     pub(crate) fn send_command(&self, id: &str, command: Command) -> bool {
-        self.masters.get(id).is_some_and(|m| m.commands.try_send(command).is_ok())
+        self.masters.get(id).is_some_and(|m| m.commands.try_send(Box::new(command)).is_ok())
     }
 
     /// Each master's statistics, and their sum.

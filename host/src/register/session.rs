@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 static SERIAL: AtomicU64 = AtomicU64::new(1);
 
 /// Commands buffered per master before `write_raw_message_*` reports it full.
+/// Boxed in the queue: the channel allocates its first block of slots with
+/// the connection, and a slot of a box is 8 bytes where a command is 56.
 const COMMAND_BUFFER: usize = 256;
 
 /// Serves one incoming connection until it closes.
@@ -212,7 +214,7 @@ async fn control_loop(
     mut send: quinn::SendStream,
     mut reader: MessageReader,
     mut state: RegisterControl,
-    mut commands: mpsc::Receiver<regcenter_protocol::message::Command>,
+    mut commands: mpsc::Receiver<Box<regcenter_protocol::message::Command>>,
 ) -> String {
     loop {
         tokio::select! {
@@ -242,7 +244,7 @@ async fn control_loop(
             }
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else { return "register shut down".into() };
-                if let Err(e) = stream::write(&mut send, &Message::Command(cmd)).await {
+                if let Err(e) = stream::write(&mut send, &Message::Command(*cmd)).await {
                     return e.to_string();
                 }
             }

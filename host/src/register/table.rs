@@ -51,7 +51,7 @@ pub struct MasterConn {
     /// Its job limit.
     pub max_jobs: u32,
     /// Commands to write on its control stream.
-    pub commands: mpsc::Sender<Command>,
+    pub commands: mpsc::Sender<Box<Command>>,
     /// The call and job statistics it last reported.
     pub stats: RwLock<regcenter_protocol::stats::Stats>,
     /// Modules this master has shown it holds (it ran them without asking).
