@@ -3,7 +3,7 @@
 //! parameter names and types, and export indices for fast lookup. Also the
 //! `inspect` rendering and method-name resolution (`iface/method`, aliases).
 
-use crate::runtime::values::{describe, loose_key, names_match};
+use crate::runtime::values::{describe, loose_eq, loose_key, names_match};
 use std::fmt::Write as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type};
@@ -138,21 +138,22 @@ impl Exports {
                 have.name == want || unversioned(&have.name) == want || names_match(&have.short, want)
             }
         };
-        let exact: Vec<usize> = (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && self.funcs[i].name == name).collect();
-        let found = if exact.is_empty() {
-            let want = loose_key(name);
-            (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && self.funcs[i].loose == want).collect()
-        } else {
-            exact
-        };
-        match found.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(String::new()),
-            many => {
-                let names: Vec<String> = many.iter().map(|&i| self.qualified(i)).collect();
-                Err(format!(" (ambiguous: use one of {})", names.join(", ")))
+        // Exact names first, then loose ones; no allocation unless ambiguous
+        // (this runs on every dynamic call).
+        let exact = |f: &ExportedFunc| f.name == name;
+        let loose = |f: &ExportedFunc| loose_eq(&f.loose, name);
+        for matches in [&exact as &dyn Fn(&ExportedFunc) -> bool, &loose] {
+            let mut hits = (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && matches(&self.funcs[i]));
+            match (hits.next(), hits.next()) {
+                (None, _) => continue,
+                (Some(one), None) => return Ok(one),
+                (Some(a), Some(b)) => {
+                    let names: Vec<String> = [a, b].into_iter().chain(hits).map(|i| self.qualified(i)).collect();
+                    return Err(format!(" (ambiguous: use one of {})", names.join(", ")));
+                }
             }
         }
+        Err(String::new())
     }
 
     /// `iface/method` (or the bare name for a root export).

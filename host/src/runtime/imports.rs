@@ -127,7 +127,8 @@ pub async fn call_json_text(
         serde_json::from_str(args).map_err(|e| invalid(format!("arguments are not JSON: {e}")))?
     };
     let out = svc.call_json(method, &json, ctx).await?;
-    Ok(out.to_string())
+    // Straight into bytes: `to_string` would go through `fmt` per character run.
+    serde_json::to_string(&out).map_err(|e| CallError::Refused { message: format!("the result could not be encoded as JSON: {e}") })
 }
 
 /// Adds `regcenter:job/types` and `regcenter:job/services` to `linker`.

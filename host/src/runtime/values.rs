@@ -52,6 +52,16 @@ pub fn loose_key(s: &str) -> String {
     loose(s).collect()
 }
 
+/// Whether `given` in [`loose_key`] form equals `key` (already in that form),
+/// without allocating.
+pub fn loose_eq(key: &str, given: &str) -> bool {
+    if given.is_ascii() {
+        let mut bytes = given.bytes().filter(|b| *b != b'-' && *b != b'_').map(|b| b.to_ascii_lowercase());
+        return key.bytes().all(|k| bytes.next() == Some(k)) && bytes.next().is_none();
+    }
+    key.chars().eq(loose(given))
+}
+
 fn loose(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars().filter(|c| *c != '-' && *c != '_').flat_map(char::to_lowercase)
 }
@@ -544,6 +554,15 @@ fn found(json: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loose_eq_agrees_with_loose_key() {
+        for (key, given) in [("sayhello2", "sayHello2"), ("getallusers", "get_all_users"), ("sayhello", "sayHello2"), ("sayhello2", "sayHello"), ("straße", "Stra-ße"), ("", "-_"), ("a", "")] {
+            assert_eq!(loose_eq(key, given), loose_key(given) == key, "{key} vs {given}");
+        }
+        assert!(loose_eq("sayhello", "SAY-HELLO"));
+        assert!(!loose_eq("sayhello", "say-hell"));
+    }
 
     #[test]
     fn names_match_across_case_styles() {
