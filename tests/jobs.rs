@@ -374,3 +374,44 @@ async fn a_job_whose_handle_is_dropped_at_its_last_event_returns_its_pool_slot()
         drop(job);
     }
 }
+
+/// Counts wake-ups of the task it stands for.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test]
+async fn reading_an_inline_job_does_not_wake_its_own_task() {
+    // The run's sends happen inside the owner's poll; a waker registered on
+    // the event channel would be woken by them, and tokio would re-queue the
+    // owner and wake another worker for every such event.
+    let reg = registry_with(&["hello-world"]).await;
+    let lookup = reg.lookup();
+    let prepared = reg.runtime().prepare_job(&plugin("greet"), &lookup).await.unwrap();
+    let counter = Arc::new(CountingWaker(Default::default()));
+    let waker = std::task::Waker::from(counter.clone());
+    let runs = 20;
+    for _ in 0..runs {
+        let job = reg.runtime().start_job_inline(prepared.clone(), r#"{"name":"x"}"#.into(), JobLimits::default(), lookup.clone());
+        let mut collect = std::pin::pin!(job.collect());
+        let (items, _, outcome) = loop {
+            match std::future::Future::poll(collect.as_mut(), &mut std::task::Context::from_waker(&waker)) {
+                std::task::Poll::Ready(r) => break r,
+                std::task::Poll::Pending => tokio::task::yield_now().await,
+            }
+        };
+        assert_eq!((items.len(), outcome), (2, Ok(2)));
+    }
+    // A reader woken by the channel is woken at least twice per run. An
+    // epoch tick may make a run yield once (wasmtime wakes itself then), so
+    // the bound is below one per run, not zero.
+    let wakes = counter.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(wakes < runs, "{wakes} wake-ups in {runs} runs");
+}

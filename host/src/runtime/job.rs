@@ -272,27 +272,53 @@ pub struct RunningJob {
     inbox: Option<mpsc::Sender<String>>,
     ctl: Arc<JobControl>,
     driver: Option<Driver>,
+    /// The final event (`Done`/`Failed`) has been read.
+    ended: bool,
 }
 
 impl RunningJob {
     /// The next event; `None` after the final `Done`/`Failed`.
     pub async fn next(&mut self) -> Option<JobEvent> {
-        let Some(driver) = self.driver.as_mut() else {
-            return self.events.recv().await;
-        };
-        let first = tokio::select! {
-            biased;
-            ev = self.events.recv() => Some(ev),
-            () = driver => None,
-        };
-        match first {
-            Some(ev) => ev,
-            None => {
-                // The run is over and its last event is in the channel.
-                self.driver = None;
-                self.events.recv().await
+        let ev = self.next_event().await;
+        if matches!(ev, Some(JobEvent::Done { .. } | JobEvent::Failed(_))) {
+            self.ended = true;
+        }
+        ev
+    }
+
+    async fn next_event(&mut self) -> Option<JobEvent> {
+        if self.driver.is_some() {
+            // Only the run sends events, and while it is inline it runs only
+            // inside this poll: so the channel is read without registering a
+            // waker on it. (Registered, the run's own sends would wake this
+            // task while it is being polled, which tokio treats as a yield:
+            // it re-queues the task and wakes another worker to steal it.)
+            let ready = std::future::poll_fn(|cx| {
+                if let Ok(ev) = self.events.try_recv() {
+                    return std::task::Poll::Ready(Some(ev));
+                }
+                let Some(driver) = self.driver.as_mut() else { return std::task::Poll::Ready(None) };
+                match driver.as_mut().poll(cx) {
+                    std::task::Poll::Ready(()) => {
+                        self.driver = None;
+                        std::task::Poll::Ready(None)
+                    }
+                    // Pending on something outside (a timer, a service, the
+                    // inbox) that wakes this task, or on the owner's next poll
+                    // after the last event (see `PendOnce`).
+                    std::task::Poll::Pending => match self.events.try_recv() {
+                        Ok(ev) => std::task::Poll::Ready(Some(ev)),
+                        Err(_) => std::task::Poll::Pending,
+                    },
+                }
+            })
+            .await;
+            if ready.is_some() {
+                return ready;
             }
         }
+        // The run is over (its last event is in the channel) or spawned.
+        self.events.recv().await
     }
 
     /// The next event if one is already waiting (never waits).
@@ -359,8 +385,13 @@ impl Drop for RunningJob {
     fn drop(&mut self) {
         self.ctl.cancel();
         // An inline run is not dropped half-way either: it finishes (stopped
-        // at its next check) in a task of its own.
-        if let Some(driver) = self.driver.take() {
+        // at its next check) in a task of its own. One whose final event was
+        // read has only its Store left to drop: done here, at once, so the
+        // pool slot is back before the owner starts another job.
+        if let Some(mut driver) = self.driver.take() {
+            if self.ended && driver.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())).is_ready() {
+                return;
+            }
             tokio::spawn(driver);
         }
     }
@@ -413,7 +444,7 @@ pub fn start(
         let _ = final_tx.send(last).await;
         // Inline, returning the Store's memory to the pool (a third of a
         // short job's run) waits until the owner polls the run again: after
-        // it sent the result, or from the task the dropped handle spawns.
+        // it sent the result, or the handle is dropped (which finishes it).
         if inline && store.is_some() {
             PendOnce(false).await;
         }
@@ -426,7 +457,7 @@ pub fn start(
         tokio::spawn(driver);
         None
     };
-    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl, driver }
+    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl, driver, ended: false }
 }
 
 #[allow(clippy::too_many_arguments)]
