@@ -133,9 +133,9 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     r.insert("cores".into(), json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
     let runtime = if opts.threads == 1 { "a single-threaded tokio runtime".to_string() } else { format!("a tokio runtime with {} worker threads", opts.threads) };
     let layout = if opts.split {
-        format!("one process, two nodes: register, operator and floor relay on {runtime}; masters and floor echo on a single-threaded tokio runtime on another thread; threads not pinned; register_bytes_per_master: register in its own process")
+        format!("one process, two nodes: register, operator and floor relay on {runtime}; masters and floor echo on a single-threaded tokio runtime on another thread; threads not pinned; memory figures: the register and its floor (a bare quinn server) each in a process of its own")
     } else {
-        format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; register_bytes_per_master: register in its own process")
+        format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; memory figures: the register and its floor (a bare quinn server) each in a process of its own")
     };
     r.insert("layout".into(), json!(layout));
 
