@@ -202,9 +202,8 @@ impl Cluster {
     /// to it, and returns (RSS growth per master in bytes, masters).
     pub async fn register_bytes_per_master(&self, dir: &Path) -> Result<(u64, usize), BenchError> {
         let args = ["register".as_ref(), "--listen".as_ref(), "127.0.0.1:0".as_ref(), "--name".as_ref(), "rss".as_ref(), "--data-dir".as_ref(), dir.as_os_str()];
-        let server = ServerProcess::start(&args, "register listening on ")?;
+        let server = ServerProcess::start(&args, "register listening on ").await?;
         let (addr, port) = (server.addr.to_string(), server.addr.port());
-        tokio::time::sleep(Duration::from_millis(500)).await;
         let before = server.rss_bytes()?;
         let extra = self.extra.lock().map_err(|_| BenchError("lock".into()))?.len();
         let masters = extra + 1;

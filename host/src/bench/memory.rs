@@ -19,6 +19,9 @@ use std::time::Duration;
 /// How long a server settles after the last connection before its RSS is read.
 pub const SETTLE: Duration = Duration::from_secs(1);
 
+/// How long a new server settles before its baseline RSS is read.
+const STARTUP_SETTLE: Duration = Duration::from_millis(500);
+
 /// What the floor server prints first.
 const FLOOR_LISTENING: &str = "quic floor listening on ";
 
@@ -30,9 +33,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts this binary with `args` and reads its address from the first
-    /// stdout line starting with `prefix`; the rest of its output is drained.
-    pub fn start(args: &[&std::ffi::OsStr], prefix: &str) -> Result<Self, BenchError> {
+    /// Starts this binary with `args`, reads its address from the first
+    /// stdout line starting with `prefix` (the rest of its output is
+    /// drained), and lets it settle before its baseline RSS is read.
+    pub async fn start(args: &[&std::ffi::OsStr], prefix: &str) -> Result<Self, BenchError> {
         let exe = std::env::current_exe().map_err(|e| BenchError(e.to_string()))?;
         let mut child = Command::new(exe)
             .args(args)
@@ -55,6 +59,7 @@ impl ServerProcess {
                 sink.clear();
             }
         });
+        tokio::time::sleep(STARTUP_SETTLE).await;
         Ok(server)
     }
 
@@ -115,12 +120,11 @@ pub async fn serve_floor(data_dir: &Path) -> Result<(), BenchError> {
 /// (each: one stream, 100 bytes each way, kept open) and returns its RSS
 /// growth per connection.
 pub async fn floor_bytes_per_connection(data_dir: &Path, n: usize) -> Result<u64, BenchError> {
-    let server = ServerProcess::start(&["bench".as_ref(), "--quic-floor-server".as_ref(), data_dir.as_os_str()], FLOOR_LISTENING)?;
+    let server = ServerProcess::start(&["bench".as_ref(), "--quic-floor-server".as_ref(), data_dir.as_os_str()], FLOOR_LISTENING).await?;
     let dir = DataDir::open(data_dir).map_err(|e| BenchError(e.to_string()))?;
     let trust = Trust::from_pem(&dir.ca_cert_pem().map_err(|e| BenchError(e.to_string()))?).map_err(|e| BenchError(e.to_string()))?;
     let mut client = udp::endpoint(SocketAddr::from(([127, 0, 0, 1], 0)), quinn::EndpointConfig::default(), None).map_err(|e| BenchError(e.to_string()))?;
     client.set_default_client_config(tls::client_config(&trust, TransportSettings::default()).map_err(|e| BenchError(e.to_string()))?);
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_bytes()?;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..n {

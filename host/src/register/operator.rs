@@ -41,13 +41,11 @@ impl ModuleStore {
     fn put(&mut self, module: JobModule) {
         let sha = module.sha256();
         let size = module.bytes().len();
-        match self.modules.insert(sha, module) {
-            Some(_) => return,
-            None => {
-                self.order.push_back(sha);
-                self.bytes += size;
-            }
+        if self.modules.insert(sha, module).is_some() {
+            return;
         }
+        self.order.push_back(sha);
+        self.bytes += size;
         while self.order.len() > MODULES_KEPT || (self.bytes > MODULE_BYTES_KEPT && self.order.len() > 1) {
             let Some(old) = self.order.pop_front() else { break };
             if let Some(m) = self.modules.remove(&old) {
