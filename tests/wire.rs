@@ -284,6 +284,27 @@ async fn a_job_module_crosses_the_wire_once() {
 }
 
 #[tokio::test]
+async fn a_warm_jobs_stream_closes_without_stop_sending_or_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-clean", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(plugin("greet"));
+    // The first run carries the module; the warm ones end their side with the start.
+    assert_eq!(within("first", reg.run_on_master("m-clean", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2));
+    let frames = || {
+        let s = reg.connection_stats("m-clean").unwrap();
+        (s.frame_rx.stop_sending, s.frame_rx.reset_stream, s.frame_tx.stop_sending, s.frame_tx.reset_stream)
+    };
+    let before = frames();
+    for i in 0..30 {
+        assert_eq!(within("warm run", reg.run_on_master("m-clean", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2), "run {i}");
+    }
+    // Each side read the other's end: no stream was stopped or reset.
+    assert_eq!(frames(), before, "(stop_sending rx, reset_stream rx, stop_sending tx, reset_stream tx)");
+}
+
+#[tokio::test]
 async fn a_hundred_concurrent_jobs_complete_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let reg = register(dir.path()).await;

@@ -70,72 +70,80 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
     let mut reading = true;
     // The register stopping the stream cancels the job. Its side may already
     // be finished (input closed), so the read side cannot tell.
-    let stopped = send.stopped();
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => {
-                job.cancel();
-                drain(&mut job).await;
-                return;
-            }
-            ev = job.next() => {
-                // Every event already waiting goes out in one write (one
-                // packet for a short job's items and its done).
-                let mut batch = Vec::new();
-                let mut next = ev;
-                let last = loop {
-                    let msg = match next {
-                        Some(JobEvent::Item(i)) => Message::Item(i),
-                        Some(JobEvent::Log(level, message)) => Message::Log { level: format!("{level:?}").to_lowercase(), message },
-                        Some(JobEvent::Done { items }) => break Some(Message::Done(items)),
-                        Some(JobEvent::Failed(error)) => break Some(Message::Failed(JobFailure::Job { error })),
-                        None => return,
+    'run: {
+        let stopped = send.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => {
+                    job.cancel();
+                    drain(&mut job).await;
+                    return;
+                }
+                ev = job.next() => {
+                    // Every event already waiting goes out in one write (one
+                    // packet for a short job's items and its done).
+                    let mut batch = Vec::new();
+                    let mut next = ev;
+                    let last = loop {
+                        let msg = match next {
+                            Some(JobEvent::Item(i)) => Message::Item(i),
+                            Some(JobEvent::Log(level, message)) => Message::Log { level: format!("{level:?}").to_lowercase(), message },
+                            Some(JobEvent::Done { items }) => break Some(Message::Done(items)),
+                            Some(JobEvent::Failed(error)) => break Some(Message::Failed(JobFailure::Job { error })),
+                            None => return,
+                        };
+                        batch.extend_from_slice(&msg.to_frame());
+                        if batch.len() >= BATCH_BYTES {
+                            break None;
+                        }
+                        next = match job.try_next() {
+                            Some(ev) => Some(ev),
+                            None => break None,
+                        };
                     };
-                    batch.extend_from_slice(&msg.to_frame());
-                    if batch.len() >= BATCH_BYTES {
-                        break None;
+                    if let Some(last) = last {
+                        batch.extend_from_slice(&last.to_frame());
+                        finish(&mut send, &batch).await;
+                        break 'run;
                     }
-                    next = match job.try_next() {
-                        Some(ev) => Some(ev),
-                        None => break None,
-                    };
-                };
-                if let Some(last) = last {
-                    batch.extend_from_slice(&last.to_frame());
-                    finish(&mut send, &batch).await;
-                    // The job's Store (a third of a short job's CPU) is
-                    // dropped after the connection has sent the result:
-                    // the write woke its driver, which runs before this task
-                    // is polled again.
-                    tokio::task::yield_now().await;
-                    drop(job);
-                    return;
+                    if send.write_all(&batch).await.is_err() {
+                        // The register stopped the stream: the requester is gone.
+                        job.cancel();
+                        drain(&mut job).await;
+                        return;
+                    }
                 }
-                if send.write_all(&batch).await.is_err() {
-                    // The register stopped the stream: the requester is gone.
-                    job.cancel();
-                    drain(&mut job).await;
-                    return;
-                }
+                msg = next_checked(&mut reader, &mut state), if reading => match msg {
+                    Ok(Some(Message::Input(item))) => {
+                        let _ = job.send(item).await;
+                    }
+                    Ok(Some(Message::InputEnd)) => job.close_input(),
+                    Ok(Some(_)) => {}
+                    Ok(None) => reading = false,
+                    Err(_) => {
+                        // Reset (cancel), lost connection, or a protocol error: stop the job.
+                        job.cancel();
+                        drain(&mut job).await;
+                        let _ = send.reset(codes::CANCELLED.into());
+                        return;
+                    }
+                },
             }
-            msg = next_checked(&mut reader, &mut state), if reading => match msg {
-                Ok(Some(Message::Input(item))) => {
-                    let _ = job.send(item).await;
-                }
-                Ok(Some(Message::InputEnd)) => job.close_input(),
-                Ok(Some(_)) => {}
-                Ok(None) => reading = false,
-                Err(_) => {
-                    // Reset (cancel), lost connection, or a protocol error: stop the job.
-                    job.cancel();
-                    drain(&mut job).await;
-                    let _ = send.reset(codes::CANCELLED.into());
-                    return;
-                }
-            },
         }
     }
+    // The result is written. The register's end of the stream has usually
+    // arrived with the start: taken, so that dropping the reader sends no
+    // STOP_SENDING. The stream's handles go now, so what closing it sends
+    // leaves in the same packet as the result. The job's Store (a third of
+    // a short job's CPU) goes after the connection has sent that packet:
+    // the write woke its driver, which runs before this task is polled again.
+    if reading {
+        reader.take_end().await;
+    }
+    drop((send, reader));
+    tokio::task::yield_now().await;
+    drop(job);
 }
 
 async fn next_checked(reader: &mut MessageReader, state: &mut MasterJob) -> Result<Option<Message>, StreamError> {
