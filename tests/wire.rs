@@ -745,6 +745,28 @@ async fn operator_run(op: &regcenter::client::Operator, master: &str, module: &J
 }
 
 #[tokio::test]
+async fn a_warm_operator_runs_stream_closes_without_stop_sending_or_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-op-clean", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let cfg = regcenter::client::OperatorConfig { data_dir: dir.path().to_path_buf(), token: None, trust: None };
+    let op = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    let module = JobModule::new(plugin("emit-flood"));
+    assert_eq!(operator_run(&op, "m-op-clean", &module, 1).await, 1);
+    let frames = || {
+        let s = op.connection_stats();
+        (s.frame_rx.stop_sending, s.frame_rx.reset_stream, s.frame_tx.stop_sending, s.frame_tx.reset_stream)
+    };
+    let before = frames();
+    for _ in 0..30 {
+        assert_eq!(operator_run(&op, "m-op-clean", &module, 1).await, 1);
+    }
+    // Operator and register each read the other's end of every run's stream.
+    assert_eq!(frames(), before, "(stop_sending rx, reset_stream rx, stop_sending tx, reset_stream tx)");
+}
+
+#[tokio::test]
 async fn an_operator_runs_again_with_the_module_when_the_register_dropped_it() {
     let dir = tempfile::tempdir().unwrap();
     let reg = register(dir.path()).await;

@@ -124,6 +124,11 @@ impl Operator {
         }
     }
 
+    /// QUIC statistics of the connection to the register (datagrams, frames, …).
+    pub fn connection_stats(&self) -> quinn::ConnectionStats {
+        self.conn.stats()
+    }
+
     /// The connected masters.
     pub async fn masters(&self) -> Result<Vec<MasterInfo>, ClientError> {
         let v = self.ask(Request::Masters).await?;
