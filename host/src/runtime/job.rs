@@ -108,6 +108,12 @@ impl JobControl {
             self.check_deadline();
             return None;
         }
+        tokio::pin!(fut);
+        // Most sends and receives are ready at once: those need no watch for
+        // a stop (its notifier and deadline timer cost more than the send).
+        if let std::task::Poll::Ready(v) = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await {
+            return Some(v);
+        }
         tokio::select! {
             biased;
             _ = self.stopped() => None,
