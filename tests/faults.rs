@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::plugin;
+use common::{operator, plugin};
 use common::proc::{spawn, start_register, wait_line, Proc, PATIENCE};
-use regcenter::client::{ClientError, Operator, OperatorConfig};
+use regcenter::client::{ClientError, Operator};
 use regcenter::protocol::message::{Hello, Message, RunTarget, PROTOCOL_VERSION};
 use regcenter::register::{JobModule, RemoteError, RemoteEvent};
 use regcenter::transport::tls::{client_config, TransportSettings, Trust};
@@ -27,11 +27,6 @@ fn start_master(dir: &Path, port: u16, name: &str, extra: &[&str]) -> Proc {
     let p = spawn(&args);
     wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
     p
-}
-
-async fn operator(dir: &Path, port: u16) -> Operator {
-    let cfg = OperatorConfig { data_dir: dir.to_path_buf(), token: None, trust: None };
-    Operator::connect(&format!("127.0.0.1:{port}"), &cfg).await.expect("operator connects")
 }
 
 async fn greet_runs(op: &Operator, master: &str) {

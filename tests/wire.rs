@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::plugin;
+use common::{operator, plugin};
 use regcenter::master::{Master, MasterConfig, MasterEvent};
 use regcenter::protocol::message::Command;
 use regcenter::register::{JobModule, RegisterConfig, RegisterEvent, RemoteError, RemoteEvent};
@@ -283,6 +283,12 @@ async fn a_job_module_crosses_the_wire_once() {
     assert!(second < (bytes.len() / 10) as u64, "the second run did not: {second} bytes");
 }
 
+/// Frames that close a stream early, received and sent: (STOP_SENDING rx,
+/// RESET_STREAM rx, STOP_SENDING tx, RESET_STREAM tx).
+fn closing_frames(s: &quinn::ConnectionStats) -> (u64, u64, u64, u64) {
+    (s.frame_rx.stop_sending, s.frame_rx.reset_stream, s.frame_tx.stop_sending, s.frame_tx.reset_stream)
+}
+
 #[tokio::test]
 async fn a_warm_jobs_stream_closes_without_stop_sending_or_reset() {
     let dir = tempfile::tempdir().unwrap();
@@ -296,10 +302,7 @@ async fn a_warm_jobs_stream_closes_without_stop_sending_or_reset() {
     for _ in 0..2 {
         assert_eq!(within("first runs", reg.run_on_master("m-clean", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2));
     }
-    let frames = || {
-        let s = reg.connection_stats("m-clean").unwrap();
-        (s.frame_rx.stop_sending, s.frame_rx.reset_stream, s.frame_tx.stop_sending, s.frame_tx.reset_stream)
-    };
+    let frames = || closing_frames(&reg.connection_stats("m-clean").unwrap());
     let before = frames();
     for i in 0..30 {
         assert_eq!(within("warm run", reg.run_on_master("m-clean", &job, "{}", JobLimits::default()).collect()).await.1, Ok(2), "run {i}");
@@ -754,18 +757,14 @@ async fn a_warm_operator_runs_stream_closes_without_stop_sending_or_reset() {
     let reg = register(dir.path()).await;
     let master = master_with(dir.path(), "m-op-clean", &[]).await;
     connected(&reg, &master, reg.local_addr().port()).await;
-    let cfg = regcenter::client::OperatorConfig { data_dir: dir.path().to_path_buf(), token: None, trust: None };
-    let op = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    let op = operator(dir.path(), reg.local_addr().port()).await;
     let module = JobModule::new(plugin("emit-flood"));
     // The first run carries the module (its stream may close with a stop and
     // a reset, sent with the next run's packets): counting starts after the second.
     for _ in 0..2 {
         assert_eq!(operator_run(&op, "m-op-clean", &module, 1).await, 1);
     }
-    let frames = || {
-        let s = op.connection_stats();
-        (s.frame_rx.stop_sending, s.frame_rx.reset_stream, s.frame_tx.stop_sending, s.frame_tx.reset_stream)
-    };
+    let frames = || closing_frames(&op.connection_stats());
     let before = frames();
     for _ in 0..30 {
         assert_eq!(operator_run(&op, "m-op-clean", &module, 1).await, 1);
@@ -780,14 +779,13 @@ async fn an_operator_runs_again_with_the_module_when_the_register_dropped_it() {
     let reg = register(dir.path()).await;
     let master = master_with(dir.path(), "m-op-evict", &[]).await;
     connected(&reg, &master, reg.local_addr().port()).await;
-    let cfg = regcenter::client::OperatorConfig { data_dir: dir.path().to_path_buf(), token: None, trust: None };
-    let op = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    let op = operator(dir.path(), reg.local_addr().port()).await;
     let first = JobModule::new(common::unique(&plugin("emit-flood")));
     assert_eq!(operator_run(&op, "m-op-evict", &first, 2).await, 2);
     // Warm: the operator ends its side with the request.
     assert_eq!(operator_run(&op, "m-op-evict", &first, 3).await, 3);
     // Another operator's 64 modules push it out of the register's store (64 kept).
-    let op2 = regcenter::client::Operator::connect(&reg.local_addr().to_string(), &cfg).await.expect("operator connects");
+    let op2 = operator(dir.path(), reg.local_addr().port()).await;
     for _ in 0..64 {
         let other = JobModule::new(common::unique(&plugin("emit-flood")));
         assert_eq!(operator_run(&op2, "m-op-evict", &other, 1).await, 1);

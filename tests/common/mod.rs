@@ -8,7 +8,7 @@ pub mod proc;
 use regcenter::runtime::engine::EngineConfig;
 use regcenter::{JobError, JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -85,4 +85,11 @@ pub fn unique(bytes: &[u8]) -> Vec<u8> {
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     regcenter::bench::unique_module(bytes, &format!("{}-{nanos}-{n}", std::process::id()))
+}
+
+/// An operator connected to the register on 127.0.0.1:`port`, trusting and
+/// authenticated by the data dir `dir`.
+pub async fn operator(dir: &Path, port: u16) -> regcenter::client::Operator {
+    let cfg = regcenter::client::OperatorConfig { data_dir: dir.to_path_buf(), token: None, trust: None };
+    regcenter::client::Operator::connect(&format!("127.0.0.1:{port}"), &cfg).await.expect("operator connects")
 }
