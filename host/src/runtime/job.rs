@@ -136,7 +136,10 @@ impl JobControl {
 
 /// Store data of a job run.
 pub struct JobState {
-    wasi: WasiCtx,
+    /// Built on the job's first WASI call: many jobs make none, and the
+    /// context (its generators seeded, its streams boxed) is a few percent
+    /// of a short job's run.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     limiter: MemoryLimiter,
     lookup: Arc<dyn ServiceLookup>,
@@ -152,7 +155,8 @@ pub struct JobState {
 
 impl WasiView for JobState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let ctx = self.wasi.get_or_insert_with(|| crate::runtime::wasi::job_context(&self.label));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
@@ -479,10 +483,8 @@ async fn run(
     slot: &mut Option<Store<JobState>>,
 ) -> Result<u64, JobError> {
     let bindings = proxy::overrides(&job.typed_imports, &input, lookup.as_ref()).map_err(JobError::Rejected)?;
-    let wasi = crate::runtime::wasi::context(&label, None)
-        .map_err(|message| JobError::Rejected(crate::error::LoadError::Instantiate { message }))?;
     let state = JobState {
-        wasi,
+        wasi: None,
         table: ResourceTable::new(),
         limiter: MemoryLimiter { max: limits.memory, hit: false },
         lookup,

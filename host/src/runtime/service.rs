@@ -178,7 +178,7 @@ impl LoadedService {
     }
 
     async fn instantiate(&self) -> Result<Slot, LoadError> {
-        let wasi = wasi::context(&self.name, Some(&self.settings.grants)).map_err(|message| LoadError::Instantiate { message })?;
+        let wasi = wasi::context(&self.name, &self.settings.grants).map_err(|message| LoadError::Instantiate { message })?;
         let state = ServiceState {
             wasi,
             table: ResourceTable::new(),

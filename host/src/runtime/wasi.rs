@@ -27,25 +27,35 @@ pub struct WasiGrants {
     pub dirs: Vec<(PathBuf, String, bool)>,
 }
 
-/// Builds the WASI context of a guest named `label` (for log lines).
-pub fn context(label: &Arc<str>, grants: Option<&WasiGrants>) -> Result<WasiCtx, String> {
+/// Builds the WASI context of a service named `label` (for log lines) with
+/// what the master granted it.
+pub fn context(label: &Arc<str>, grants: &WasiGrants) -> Result<WasiCtx, String> {
+    let mut b = policy(label);
+    for (k, v) in &grants.env {
+        b.env(k, v);
+    }
+    for (host, guest, writable) in &grants.dirs {
+        let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        b.preopened_dir(host, guest, perms)
+            .map_err(|e| format!("cannot preopen {} as {guest}: {e}", host.display()))?;
+    }
+    Ok(b.build())
+}
+
+/// The WASI context of a job named `label`: the default policy, no grants.
+pub fn job_context(label: &Arc<str>) -> WasiCtx {
+    policy(label).build()
+}
+
+/// The default policy: log output, no network, nothing else granted.
+fn policy(label: &Arc<str>) -> WasiCtxBuilder {
     let mut b = WasiCtxBuilder::new();
     b.stdout(LogOutput { label: label.clone(), stream: "stdout" })
         .stderr(LogOutput { label: label.clone(), stream: "stderr" })
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);
-    if let Some(g) = grants {
-        for (k, v) in &g.env {
-            b.env(k, v);
-        }
-        for (host, guest, writable) in &g.dirs {
-            let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            b.preopened_dir(host, guest, perms)
-                .map_err(|e| format!("cannot preopen {} as {guest}: {e}", host.display()))?;
-        }
-    }
-    Ok(b.build())
+    b
 }
 
 /// Guest stdout/stderr into the log, one event per line.
