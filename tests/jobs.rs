@@ -81,6 +81,25 @@ async fn typed_users_binds_its_import_to_the_user_service() {
 }
 
 #[tokio::test]
+async fn typed_calls_are_counted_in_the_statistics_like_json_calls() {
+    // The runtime (and its statistics) is shared by this file's tests: a
+    // service name of its own keeps the counts apart.
+    let reg = common::registry();
+    reg.register("users-counted", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    let input = json!({"$bind": {"example:users/users": "users-counted"}, "name": "C", "email": "c@x"});
+    let (_, outcome) = run(&reg, "typed-users", input, JobLimits::default()).await;
+    assert_eq!(outcome, Ok(4));
+    reg.execute("users-counted", "getUser", &json!({"id": 3})).await.unwrap();
+    // The job's create, list and failed update, then the JSON get.
+    let stats = reg.runtime().metrics().snapshot();
+    let count = |m: &str| stats.calls.get(&format!("users-counted.{m}")).map(|c| (c.calls, c.errors));
+    assert_eq!(count("create-user"), Some((1, 0)), "{:?}", stats.calls.keys());
+    assert_eq!(count("get-all-users"), Some((1, 0)));
+    assert_eq!(count("update-user"), Some((1, 1)));
+    assert_eq!(count("get-user"), Some((1, 0)));
+}
+
+#[tokio::test]
 async fn a_job_with_an_unsatisfiable_import_is_rejected_before_running() {
     let reg = registry_with(&["hello-world"]).await;
     let (_, outcome) = run(&reg, "typed-users", json!({}), JobLimits::default()).await;

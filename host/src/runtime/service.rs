@@ -244,11 +244,7 @@ impl LoadedService {
             method: self.exports.qualified(func),
             message: e.to_string(),
         })?;
-        let started = Instant::now();
-        let results = self.call_vals(func, params, ctx).await;
-        let ok = matches!(&results, Ok(v) if !matches!(v.as_slice(), [Val::Result(Err(_))]));
-        self.settings.metrics.record_call(&self.call_keys[func], started.elapsed(), ok);
-        let results = results?;
+        let results = self.call_vals(func, params, ctx).await?;
         match results.as_slice() {
             [] => Ok(Value::Null),
             [Val::Result(Ok(v))] => Ok(v.as_deref().map(values::from_val).unwrap_or(Value::Null)),
@@ -258,8 +254,19 @@ impl LoadedService {
         }
     }
 
-    /// Calls function number `func` of [`Self::exports`] with typed values.
+    /// Calls function number `func` of [`Self::exports`] with typed values
+    /// (as JSON calls and typed imports do); every call is counted in the
+    /// statistics, a WIT `result` error or a refusal as an error.
     pub async fn call_vals(&self, func: usize, params: Vec<Val>, ctx: CallCtx) -> Result<Vec<Val>, CallError> {
+        let started = Instant::now();
+        let results = self.call_instance(func, params, ctx, started).await;
+        let ok = matches!(&results, Ok(v) if !matches!(v.as_slice(), [Val::Result(Err(_))]));
+        self.settings.metrics.record_call(&self.call_keys[func], started.elapsed(), ok);
+        results
+    }
+
+    /// Runs one call on a free instance; `started` is when it was asked for.
+    async fn call_instance(&self, func: usize, params: Vec<Val>, ctx: CallCtx, started: Instant) -> Result<Vec<Val>, CallError> {
         if let Some(pos) = ctx.chain.iter().position(|(id, _)| *id == self.id) {
             let mut names: Vec<&str> = ctx.chain[pos..].iter().map(|(_, n)| &**n).collect();
             names.push(&self.name);
@@ -269,13 +276,14 @@ impl LoadedService {
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         // A free instance is taken at once; only when all are busy does the
         // call wait (bounded by its deadline) for the one it was dealt.
-        let mut guard = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
-            Some(g) => g,
+        let (mut guard, mut now) = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
+            Some(g) => (g, started),
             None => {
                 let wait = ctx.deadline.saturating_duration_since(Instant::now()).min(self.settings.call_deadline);
-                tokio::time::timeout(wait, self.slots[start].lock()).await.map_err(|_| CallError::Refused {
+                let g = tokio::time::timeout(wait, self.slots[start].lock()).await.map_err(|_| CallError::Refused {
                     message: format!("service '{}' stayed busy for {wait:?}", self.name),
-                })?
+                })?;
+                (g, Instant::now())
             }
         };
         if guard.is_none() {
@@ -283,12 +291,14 @@ impl LoadedService {
                 service: self.name.to_string(),
                 message: format!("could not re-create the instance: {e}"),
             })?);
+            now = Instant::now();
         }
         let slot = guard.as_mut().expect("slot is present");
         let mut chain = ctx.chain;
         chain.push((self.id, self.name.clone()));
         let data = slot.store.data_mut();
-        data.deadline = Instant::now() + self.settings.call_deadline;
+        // The call's own budget starts once it has an instance.
+        data.deadline = now + self.settings.call_deadline;
         data.ctx = CallCtx { chain, deadline: data.deadline };
         slot.store.set_epoch_deadline(1);
         let mut results = vec![Val::Bool(false); self.exports.funcs[func].results.len()];
