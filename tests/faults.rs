@@ -571,11 +571,13 @@ async fn an_operator_that_goes_away_cancels_its_silent_jobs_at_once() {
     master.connect("127.0.0.1", reg.local_addr().port());
     wait_master(&reg, "m-silent").await;
     let spin = JobModule::new(plugin("spin-forever"));
+    // Both views: the register's (the jobs it has open) and the master's own
+    // count (the job really ended there, not only on the register).
     let in_flight = |n: u32| {
-        let reg = &reg;
+        let (reg, master) = (&reg, &master);
         async move {
             tokio::time::timeout(PATIENCE, async {
-                while reg.master("m-silent").map(|m| m.in_flight) != Some(n) {
+                while reg.master("m-silent").map(|m| m.in_flight) != Some(n) || master.running_jobs() != n {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             })

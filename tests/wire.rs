@@ -643,27 +643,37 @@ async fn another_register_sees_the_load_rise_and_fall_to_zero() {
     let master = master_with(dir.path(), "m-load", &[]).await;
     connected(&a, &master, a.local_addr().port()).await;
     connected(&b, &master, b.local_addr().port()).await;
-    let reported_on_b = |n: u32| {
-        let b = &b;
-        within("B to see the master's reported load", async move {
-            while b.master("m-load").map(|m| m.in_flight) != Some(n) {
+    let seen_on = |reg: &Register, n: u32| {
+        let reg = reg.clone();
+        within("a register to see the master's load", async move {
+            while reg.master("m-load").map(|m| m.in_flight) != Some(n) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
     };
-    // Two jobs through A, ended back to back: B never opened them, so it
-    // knows of them only from the master's (coalesced) load reports, and
-    // the last report must still say zero.
+    // Two jobs through A: B never opened them, so it knows of them only
+    // from the master's (coalesced) load reports.
     let module = JobModule::new(plugin("duplex-echo"));
     let mut jobs = vec![a.run_on_master("m-load", &module, "{}", JobLimits::default()), a.run_on_master("m-load", &module, "{}", JobLimits::default())];
-    reported_on_b(2).await;
+    seen_on(&b, 2).await;
+    // A counts its own jobs once: the master tells each register only of
+    // the jobs other registers opened (by now those reports have gone out).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(a.master("m-load").map(|m| m.in_flight), Some(2));
+    // A job through B: A learns of it from the master, B counts it itself.
+    let mut from_b = b.run_on_master("m-load", &module, "{}", JobLimits::default());
+    seen_on(&a, 3).await;
+    seen_on(&b, 3).await;
+    // All ended back to back: the last reports must still say zero.
+    from_b.close_input();
     for job in &mut jobs {
         job.close_input();
     }
-    for job in jobs {
+    for job in jobs.into_iter().chain([from_b]) {
         assert_eq!(within("job end", job.collect()).await.1, Ok(0));
     }
-    reported_on_b(0).await;
+    seen_on(&a, 0).await;
+    seen_on(&b, 0).await;
 }
 
 #[tokio::test]

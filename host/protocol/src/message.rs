@@ -206,7 +206,8 @@ pub enum Message {
     },
     /// Master -> register: the full service list (on connect and on change).
     Announce(Vec<ServiceInfo>),
-    /// Master -> register: jobs running now.
+    /// Master -> register: jobs running now that other registers opened
+    /// (each register counts its own).
     Load(u32),
     /// Master -> register: its call and job statistics (when they changed).
     Stats(crate::stats::Stats),

@@ -14,13 +14,13 @@ use regcenter_protocol::session::MasterJob;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// Decrements the running count when the job is over, and re-announces load.
-struct Running<'a>(&'a MasterInner);
+/// Counts the job as running until it is over (see [`crate::master::load`]).
+struct Running<'a>(&'a MasterInner, &'a Arc<str>);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        let n = self.0.running.fetch_sub(1, Ordering::AcqRel) - 1;
-        let _ = self.0.load.send(n);
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+        self.0.load.send_modify(|l| l.end(self.1));
     }
 }
 
@@ -37,8 +37,8 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
         }
     };
     let running = inner.running.fetch_add(1, Ordering::AcqRel) + 1;
-    let _guard = Running(&inner);
-    let _ = inner.load.send(running);
+    inner.load.send_modify(|l| l.start(&register));
+    let _guard = Running(&inner, &register);
     if running > inner.cfg.max_jobs || inner.draining.load(Ordering::Acquire) {
         let failure = if inner.draining.load(Ordering::Acquire) {
             JobFailure::Refused { reason: "the master is draining".into() }

@@ -170,12 +170,14 @@ async fn serve(
     let mut sent_version = u64::MAX;
     let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
     let mut load = inner.load.subscribe();
-    let (mut load_sent_at, mut load_sent) = (tokio::time::Instant::now() - LOAD_INTERVAL, None::<u32>);
-    // Armed (`load_pending`) when the count changed: fires when the next
-    // report may go.
+    // A new session's entry on the register starts at zero. Armed
+    // (`load_pending`) when the count of other registers' jobs changed:
+    // fires when the next report may go; the first check is at once, for
+    // jobs already running when this session began.
+    let (mut load_sent_at, mut load_sent) = (tokio::time::Instant::now() - LOAD_INTERVAL, 0u32);
     let load_due = tokio::time::sleep_until(load_sent_at);
     tokio::pin!(load_due);
-    let mut load_pending = false;
+    let mut load_pending = true;
     let register: Arc<str> = key.into();
     loop {
         tokio::select! {
@@ -220,17 +222,20 @@ async fn serve(
                 if changed.is_err() {
                     return "master closed".into();
                 }
-                load_due.as_mut().reset(load_sent_at + LOAD_INTERVAL);
-                load_pending = true;
+                // This register's own jobs change nothing it is told.
+                if load.borrow_and_update().others(&register) != load_sent {
+                    load_due.as_mut().reset(load_sent_at + LOAD_INTERVAL);
+                    load_pending = true;
+                }
             }
             _ = &mut load_due, if load_pending => {
                 load_pending = false;
-                let n = *load.borrow_and_update();
-                if load_sent != Some(n) {
+                let n = load.borrow_and_update().others(&register);
+                if load_sent != n {
                     if let Err(e) = stream::write(send, &Message::Load(n)).await {
                         return e.to_string();
                     }
-                    (load_sent_at, load_sent) = (tokio::time::Instant::now(), Some(n));
+                    (load_sent_at, load_sent) = (tokio::time::Instant::now(), n);
                 }
             }
         }

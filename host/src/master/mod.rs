@@ -10,9 +10,11 @@
 //! # Layout
 //! - [`link`]: one connection to one register (retry, auth, control loop).
 //! - [`exec`]: one job stream.
+//! - [`load`]: running jobs per register, for the load reports.
 
 pub mod exec;
 pub mod link;
+pub mod load;
 
 use crate::registry::ServiceRegistry;
 use crate::transport::datadir::{DataDir, DataDirError, TokenKind};
@@ -174,7 +176,7 @@ pub struct MasterInner {
     pub(crate) draining: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) announce: watch::Sender<u64>,
-    pub(crate) load: watch::Sender<u32>,
+    pub(crate) load: watch::Sender<load::JobCounts>,
 }
 
 impl MasterInner {
@@ -319,7 +321,7 @@ impl Master {
                 draining: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 announce: watch::channel(0).0,
-                load: watch::channel(0).0,
+                load: watch::channel(load::JobCounts::default()).0,
             }),
         })
     }

@@ -23,8 +23,8 @@ pub struct MasterInfo {
     pub connected_since: u64,
     /// Its services.
     pub services: Vec<ServiceInfo>,
-    /// Jobs in flight: the larger of what it reported (all registers) and
-    /// what this register has open on it.
+    /// Jobs in flight: those this register has open on it plus those the
+    /// master reported running for other registers.
     pub in_flight: u32,
     /// Its job limit.
     pub max_jobs: u32,
@@ -44,7 +44,8 @@ pub struct MasterConn {
     pub connected_since: SystemTime,
     /// Announced services.
     pub services: RwLock<Vec<ServiceInfo>>,
-    /// Load the master reported.
+    /// Jobs the master reported running for other registers (it does not
+    /// report this register's own: see `master::load`).
     pub reported: AtomicU32,
     /// Jobs this register has open on it.
     pub open: AtomicU32,
@@ -99,7 +100,7 @@ impl KnownModules {
 impl MasterConn {
     /// Jobs in flight, as far as this register knows.
     pub fn load(&self) -> u32 {
-        self.reported.load(Ordering::Relaxed).max(self.open.load(Ordering::Relaxed))
+        self.reported.load(Ordering::Relaxed).saturating_add(self.open.load(Ordering::Relaxed))
     }
 
     /// Whether it offers service `name` (or `name@version`).
