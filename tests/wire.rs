@@ -312,6 +312,36 @@ async fn a_warm_jobs_stream_closes_without_stop_sending_or_reset() {
 }
 
 #[tokio::test]
+async fn broadcast_jobs_collected_by_other_tasks_close_their_streams_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-all", &["hello-world"]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(plugin("greet"));
+    // A broadcast takes no input items: its start carries the input's end.
+    let all = reg.run_on_all_masters(&job, "{}", JobLimits::default());
+    assert!(all[0].send("x").await.is_err(), "a broadcast job takes no input items");
+    for j in all {
+        assert_eq!(within("first broadcasts", j.collect()).await.1, Ok(2));
+    }
+    assert_eq!(within("second broadcast", reg.run_on_all_masters(&job, "{}", JobLimits::default()).remove(0).collect()).await.1, Ok(2));
+    // Collected as a fan-out is: each job read by a task of its own, which
+    // runs after the register has started writing the job.
+    let frames = || closing_frames(&reg.connection_stats("m-all").unwrap());
+    let before = frames();
+    for i in 0..30 {
+        let mut set = tokio::task::JoinSet::new();
+        for j in reg.run_on_all_masters(&job, "{}", JobLimits::default()) {
+            set.spawn(j.collect());
+        }
+        while let Some(r) = set.join_next().await {
+            assert_eq!(within("broadcast", async { r.unwrap() }).await.1, Ok(2), "run {i}");
+        }
+    }
+    assert_eq!(frames(), before, "(stop_sending rx, reset_stream rx, stop_sending tx, reset_stream tx)");
+}
+
+#[tokio::test]
 async fn a_hundred_concurrent_jobs_complete_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let reg = register(dir.path()).await;

@@ -166,10 +166,21 @@ fn describe(ev: &RemoteEvent) -> String {
     }
 }
 
+/// Whether a job started by [`start`] takes input items after its start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Open until the requester closes it ([`RemoteJob::send`] works).
+    Open,
+    /// Closed from the start: the start and the input's end leave in one
+    /// packet, whenever the requester gets to its first read.
+    Closed,
+}
+
 /// Starts `module` on `master`.
-pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize) -> RemoteJob {
+pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize, items: Input) -> RemoteJob {
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
+    let in_tx = (items == Input::Open).then_some(in_tx);
     let id = master.id.clone();
     tokio::spawn(async move {
         master.open.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +190,7 @@ pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: 
             let _ = tx.send(last).await;
         }
     });
-    RemoteJob { master: id, events: rx, input: Some(in_tx) }
+    RemoteJob { master: id, events: rx, input: in_tx }
 }
 
 /// The event a job's last message (done, failed or a stray one) becomes,

@@ -213,17 +213,21 @@ impl Shared {
     /// Runs `module` on master `id` (the seed's `runOnMaster`).
     pub(crate) fn run_on_master(&self, id: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
         match self.masters.get(id) {
-            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame),
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, jobs::Input::Open),
             None => RemoteJob::failed(id, RemoteError::MasterNotFound { id: id.to_string() }),
         }
     }
 
     /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
+    /// Broadcast jobs take no input items: closed from the start, each job's
+    /// start carries the input's end (its requester usually reads its
+    /// stream from another task, which would close the input only after the
+    /// start had gone: one more packet each way per master).
     pub(crate) fn run_on_all_masters(&self, module: &JobModule, input: String, limits: JobLimits) -> Vec<RemoteJob> {
         self.masters
             .all()
             .into_iter()
-            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.cfg.max_job_frame))
+            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.cfg.max_job_frame, jobs::Input::Closed))
             .collect()
     }
 
@@ -236,7 +240,7 @@ impl Shared {
     pub(crate) fn run_on_service_except(&self, service: &str, module: &JobModule, input: String, limits: JobLimits, tried: &[String]) -> RemoteJob {
         let best = self.masters.all().into_iter().filter(|m| m.offers(service) && !tried.contains(&m.id)).min_by_key(|m| m.load());
         match best {
-            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame),
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, jobs::Input::Open),
             None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
         }
     }
@@ -381,6 +385,7 @@ impl Register {
     }
 
     /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
+    /// The jobs take no input items after `input` (their `recv` returns none).
     pub fn run_on_all_masters(&self, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> Vec<RemoteJob> {
         self.shared.run_on_all_masters(module, input.into(), limits)
     }
