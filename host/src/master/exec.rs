@@ -19,7 +19,6 @@ struct Running<'a>(&'a MasterInner, &'a Arc<str>);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::AcqRel);
         self.0.load.send_modify(|l| l.end(self.1));
     }
 }
@@ -36,8 +35,8 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
             return;
         }
     };
-    let running = inner.running.fetch_add(1, Ordering::AcqRel) + 1;
-    inner.load.send_modify(|l| l.start(&register));
+    let mut running = 0;
+    inner.load.send_modify(|l| running = l.start(&register));
     let _guard = Running(&inner, &register);
     if running > inner.cfg.max_jobs || inner.draining.load(Ordering::Acquire) {
         let failure = if inner.draining.load(Ordering::Acquire) {

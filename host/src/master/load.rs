@@ -18,10 +18,11 @@ pub struct JobCounts {
 }
 
 impl JobCounts {
-    /// A job from `register` started.
-    pub fn start(&mut self, register: &Arc<str>) {
+    /// A job from `register` started; returns the jobs running now.
+    pub fn start(&mut self, register: &Arc<str>) -> u32 {
         self.total += 1;
         *self.by_register.entry(register.clone()).or_default() += 1;
+        self.total
     }
 
     /// A job from `register` ended.
@@ -33,6 +34,11 @@ impl JobCounts {
                 self.by_register.remove(register);
             }
         }
+    }
+
+    /// Jobs running, from every register.
+    pub fn total(&self) -> u32 {
+        self.total
     }
 
     /// Jobs running that `register` did not open (what it is told).

@@ -22,7 +22,7 @@ use crate::transport::tls::{self, TlsError, TransportSettings, Trust};
 use regcenter_protocol::message::Command;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -172,7 +172,6 @@ pub struct MasterInner {
     endpoints: Mutex<(Option<quinn::Endpoint>, Option<quinn::Endpoint>)>,
     links: Mutex<HashMap<String, Link>>,
     events: broadcast::Sender<MasterEvent>,
-    pub(crate) running: AtomicU32,
     pub(crate) draining: AtomicBool,
     pub(crate) closed: AtomicBool,
     pub(crate) announce: watch::Sender<u64>,
@@ -317,7 +316,6 @@ impl Master {
                 endpoints: Mutex::new((None, None)),
                 links: Mutex::new(HashMap::new()),
                 events,
-                running: AtomicU32::new(0),
                 draining: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 announce: watch::channel(0).0,
@@ -371,7 +369,7 @@ impl Master {
 
     /// Jobs running now.
     pub fn running_jobs(&self) -> u32 {
-        self.inner.running.load(Ordering::Acquire)
+        self.inner.load.borrow().total()
     }
 
     /// Stops every link; no reconnects afterwards.
