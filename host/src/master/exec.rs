@@ -134,14 +134,20 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
     // The result is written. The register's end of the stream has usually
     // arrived with the start: taken, so that dropping the reader sends no
     // STOP_SENDING. The stream's handles go now, so what closing it sends
-    // leaves in the same packet as the result. The job's Store (a third of
-    // a short job's CPU) goes after the connection has sent that packet:
-    // the write woke its driver, which runs before this task is polled again.
+    // leaves in the same packet as the result. A lone job's Store (a third
+    // of a short job's CPU) goes after the connection has sent that packet:
+    // the write woke its driver, which runs before this task is polled
+    // again. With other jobs running, the packet waits for their turns
+    // anyway, and the Store goes at once: its pool slot, still in the
+    // cache, is the one the next job gets (slots are reused last-in,
+    // first-out), where a yield would hold one slot per queued job.
     if reading {
         reader.take_end().await;
     }
     drop((send, reader));
-    tokio::task::yield_now().await;
+    if inner.load.borrow().total() <= 1 {
+        tokio::task::yield_now().await;
+    }
     drop(job);
 }
 
