@@ -14,6 +14,7 @@ use crate::runtime::engine::EngineConfig;
 use crate::{JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::json;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,24 +142,29 @@ impl Cluster {
         call_loop(self.main.registry(), service, count).await
     }
 
-    /// `total` jobs with at most `in_flight` at a time through the register to bench-0.
+    /// `total` jobs through the register to bench-0 from `in_flight`
+    /// requesters, each running its jobs one after another (a closed loop:
+    /// a requester's next job starts in the same task turn as its last one
+    /// ends).
     pub async fn throughput(&self, module: &JobModule, input: &str, total: usize, in_flight: usize) -> Result<(Duration, usize), BenchError> {
-        let gate = Arc::new(tokio::sync::Semaphore::new(in_flight));
+        let left = Arc::new(AtomicUsize::new(total));
         let t0 = Instant::now();
         let mut set = tokio::task::JoinSet::new();
-        for _ in 0..total {
-            let permit = gate.clone().acquire_owned().await.map_err(|e| BenchError(e.to_string()))?;
-            let (register, module, input) = (self.register.clone(), module.clone(), input.to_string());
+        for _ in 0..in_flight.min(total) {
+            let (register, module, input, left) = (self.register.clone(), module.clone(), input.to_string(), left.clone());
             set.spawn(async move {
-                let (items, outcome) = register.run_on_master(MAIN, &module, input, JobLimits::default()).collect().await;
-                drop(permit);
-                check(items.len(), outcome.map_err(|e| e.to_string()))
+                let mut done = 0usize;
+                while left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
+                    let (items, outcome) = register.run_on_master(MAIN, &module, input.clone(), JobLimits::default()).collect().await;
+                    check(items.len(), outcome.map_err(|e| e.to_string()))?;
+                    done += 1;
+                }
+                Ok::<usize, BenchError>(done)
             });
         }
         let mut done = 0;
         while let Some(r) = set.join_next().await {
-            r.map_err(|e| BenchError(e.to_string()))??;
-            done += 1;
+            done += r.map_err(|e| BenchError(e.to_string()))??;
         }
         Ok((t0.elapsed(), done))
     }
