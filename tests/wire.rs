@@ -319,7 +319,7 @@ async fn broadcast_jobs_collected_by_other_tasks_close_their_streams_cleanly() {
     connected(&reg, &master, reg.local_addr().port()).await;
     let job = JobModule::new(plugin("greet"));
     // A broadcast takes no input items: its start carries the input's end.
-    let all = reg.run_on_all_masters(&job, "{}", JobLimits::default());
+    let mut all = reg.run_on_all_masters(&job, "{}", JobLimits::default());
     assert!(all[0].send("x").await.is_err(), "a broadcast job takes no input items");
     for j in all {
         assert_eq!(within("first broadcasts", j.collect()).await.1, Ok(2));
@@ -377,7 +377,7 @@ async fn duplex_items_travel_to_the_job_and_back() {
     let reg = register(dir.path()).await;
     let master = master_with(dir.path(), "m-duplex", &[]).await;
     connected(&reg, &master, reg.local_addr().port()).await;
-    let job = reg.run_on_master("m-duplex", &JobModule::new(plugin("duplex-echo")), "{}", JobLimits::default());
+    let mut job = reg.run_on_master("m-duplex", &JobModule::new(plugin("duplex-echo")), "{}", JobLimits::default());
     for i in 1..=3 {
         job.send(json!({"i": i}).to_string()).await.unwrap();
     }
@@ -385,6 +385,27 @@ async fn duplex_items_travel_to_the_job_and_back() {
     assert_eq!(outcome, Ok(3));
     let third: Value = serde_json::from_str(&items[2]).unwrap();
     assert_eq!(third, json!({"echo": {"i": 3}, "n": 3}));
+}
+
+#[tokio::test]
+async fn duplex_input_beyond_its_buffer_flows_before_the_first_read() {
+    // The job's stream is driven by its reader: sending is reading too, so
+    // items past the input buffer (64) still reach the job.
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let master = master_with(dir.path(), "m-duplex-many", &[]).await;
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let mut job = reg.run_on_master("m-duplex-many", &JobModule::new(plugin("duplex-echo")), "{}", JobLimits::default());
+    within("100 sends", async {
+        for i in 1..=100 {
+            job.send(json!({"i": i}).to_string()).await.unwrap();
+        }
+    })
+    .await;
+    let (items, outcome) = within("duplex", job.collect()).await;
+    assert_eq!(outcome, Ok(100));
+    let last: Value = serde_json::from_str(&items[99]).unwrap();
+    assert_eq!(last, json!({"echo": {"i": 100}, "n": 100}));
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@
 //! - [`error`]: typed errors (call, load, job, registry).
 //! - [`limits`]: every limit as a named default.
 //! - [`metrics`]: call and job statistics of this process.
+//! - [`driven`]: event streams whose producer runs inside its reader's polls.
 //! - [`runtime`]: wasmtime engines, services, jobs, JSON <-> values, WASI policy.
 //! - [`registry`]: the `ServiceRegistry` API over the runtime.
 //! - [`plugins`]: where the built guest components are.
@@ -34,6 +35,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod demo;
+pub mod driven;
 pub mod embedded;
 pub mod error;
 pub mod hosting;

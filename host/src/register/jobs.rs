@@ -5,6 +5,7 @@
 //! a lost connection — ends the job with an error, never as done. Dropping
 //! the [`RemoteJob`] resets the stream, which cancels the job on the master.
 
+use crate::driven::{Driven, Driver};
 use crate::register::table::MasterConn;
 use crate::runtime::{hex, sha256};
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
@@ -62,10 +63,15 @@ impl JobModule {
 }
 
 /// A job running on a master. Dropping it cancels the job.
+///
+/// A single job's stream is driven inside the task that reads the job (its
+/// `next`, `send` and `collect`; see [`crate::driven`]), not by a task of
+/// its own: a job costs no spawn, and its events reach the reader without
+/// a wake-up.
 pub struct RemoteJob {
     /// The master it runs on (empty when none was found).
     pub master: String,
-    events: mpsc::Receiver<RemoteEvent>,
+    events: Driven<RemoteEvent>,
     input: Option<mpsc::Sender<String>>,
 }
 
@@ -77,26 +83,27 @@ impl RemoteJob {
     pub fn failed(master: &str, error: RemoteError) -> Self {
         let (tx, rx) = mpsc::channel(1);
         let _ = tx.try_send(RemoteEvent::Failed(error));
-        Self { master: master.to_string(), events: rx, input: None }
+        Self { master: master.to_string(), events: Driven::new(rx, None), input: None }
     }
 
     /// The next event; `None` after the last.
     pub async fn next(&mut self) -> Option<RemoteEvent> {
-        self.events.recv().await
+        self.events.next().await
     }
 
     /// The next event if one is already waiting (never waits).
     pub fn try_next(&mut self) -> Option<RemoteEvent> {
-        self.events.try_recv().ok()
+        self.events.try_next()
     }
 
-    /// Sends an item to the job's `recv`.
-    pub async fn send(&self, item: impl Into<String>) -> Result<(), RemoteError> {
-        let gone = || RemoteError::Protocol { master: self.master.clone(), message: "the job's input is closed".into() };
-        match &self.input {
-            Some(tx) => tx.send(item.into()).await.map_err(|_| gone()),
-            None => Err(gone()),
-        }
+    /// Sends an item to the job's `recv`. While the input buffer is full,
+    /// the stream keeps being driven (the job's events wait in their own
+    /// buffer).
+    pub async fn send(&mut self, item: impl Into<String>) -> Result<(), RemoteError> {
+        let gone = RemoteError::Protocol { master: self.master.clone(), message: "the job's input is closed".into() };
+        let Some(tx) = &self.input else { return Err(gone) };
+        let permit = self.events.reserve(tx).await;
+        permit.map(|p| p.send(item.into())).map_err(|_| gone)
     }
 
     /// Closes the job's input (its `recv` returns none).
@@ -156,7 +163,7 @@ pub fn with_retries(shared: Arc<crate::register::Shared>, service: String, modul
             job = shared.run_on_service_except(&service, &module, input.clone(), limits, &tried);
         }
     });
-    RemoteJob { master: label, events: rx, input: None }
+    RemoteJob { master: label, events: Driven::new(rx, None), input: None }
 }
 
 fn describe(ev: &RemoteEvent) -> String {
@@ -171,26 +178,68 @@ fn describe(ev: &RemoteEvent) -> String {
 pub enum Input {
     /// Open until the requester closes it ([`RemoteJob::send`] works).
     Open,
-    /// Closed from the start: the start and the input's end leave in one
-    /// packet, whenever the requester gets to its first read.
+    /// Closed from the start (a broadcast's jobs): the start and the
+    /// input's end leave in one packet.
     Closed,
 }
 
-/// Starts `module` on `master`.
+impl Drop for RemoteJob {
+    fn drop(&mut self) {
+        // A pump that has not returned finishes in a task of its own: it
+        // sees the requester gone and resets the stream, which cancels the
+        // job on the master.
+        if let Some(driver) = self.events.take_driver() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(driver);
+            }
+        }
+    }
+}
+
+/// Counts a job as open on its master from its start until its pump is
+/// dropped (returned, or never polled).
+struct Open(Arc<MasterConn>);
+
+impl Open {
+    fn new(master: Arc<MasterConn>) -> Self {
+        master.open.fetch_add(1, Ordering::Relaxed);
+        Self(master)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts `module` on `master`: the job counts as open on the master at once
+/// (least-loaded choices see it) and its start is written before this
+/// returns. A broadcast's jobs (input closed) each get a task of their own,
+/// since their requester may read them one after another; any other job's
+/// stream is driven by its reader (see [`RemoteJob`]), so a job waiting for
+/// its module, or for room for its items, waits until it is read.
 pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize, items: Input) -> RemoteJob {
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
     let in_tx = (items == Input::Open).then_some(in_tx);
     let id = master.id.clone();
-    tokio::spawn(async move {
-        master.open.fetch_add(1, Ordering::Relaxed);
-        let outcome = pump(&master, &module, input, limits, max_frame, &tx, in_rx).await;
-        master.open.fetch_sub(1, Ordering::Relaxed);
+    let open = Open::new(master);
+    let driver: Driver = Box::pin(async move {
+        let outcome = pump(&open.0, &module, input, limits, max_frame, &tx, in_rx).await;
+        drop(open);
         if let Some(last) = outcome {
             let _ = tx.send(last).await;
         }
     });
-    RemoteJob { master: id, events: rx, input: in_tx }
+    if items == Input::Closed {
+        tokio::spawn(driver);
+        return RemoteJob { master: id, events: Driven::new(rx, None), input: None };
+    }
+    // Its first poll opens the stream and writes the start.
+    let mut events = Driven::new(rx, Some(driver));
+    events.poll_once();
+    RemoteJob { master: id, events, input: in_tx }
 }
 
 /// The event a job's last message (done, failed or a stray one) becomes,

@@ -12,6 +12,7 @@
 use crate::error::{JobError, Limit};
 use crate::limits::{JobLimits, JOB_EVENT_BUFFER, JOB_INBOX_BUFFER, JOB_MAX_ITEM_BYTES, LOG_LINE_BYTES};
 use crate::runtime::imports::{self, GuestHost, Level, CHANNEL, LOG};
+use crate::driven::{Driven, Driver};
 use crate::runtime::proxy::{self, Binding, TypedImport};
 use crate::runtime::service::{trap_message, CallCtx, MemoryLimiter, ServiceLookup};
 use crate::error::CallError;
@@ -267,21 +268,17 @@ pub struct PreparedJob {
     pub(crate) typed_imports: Vec<TypedImport>,
 }
 
-/// A job's run, when the handle drives it in its owner's task.
-type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
-
 /// The handle of a running job: read its events, send it items, cancel it.
 /// Dropping the handle cancels the job.
 ///
 /// The job runs either in a task of its own ([`start`]) or inside whatever
 /// task awaits this handle ([`start_inline`]): then `next` and `send` drive
-/// it, which saves a task and a cross-task wake-up per event on the master's
-/// job path.
+/// it (see [`crate::driven`]), which saves a task and a cross-task wake-up
+/// per event on the master's job path.
 pub struct RunningJob {
-    events: mpsc::Receiver<JobEvent>,
+    events: Driven<JobEvent>,
     inbox: Option<mpsc::Sender<String>>,
     ctl: Arc<JobControl>,
-    driver: Option<Driver>,
     /// The final event (`Done`/`Failed`) has been read.
     ended: bool,
 }
@@ -289,51 +286,16 @@ pub struct RunningJob {
 impl RunningJob {
     /// The next event; `None` after the final `Done`/`Failed`.
     pub async fn next(&mut self) -> Option<JobEvent> {
-        let ev = self.next_event().await;
+        let ev = self.events.next().await;
         if matches!(ev, Some(JobEvent::Done { .. } | JobEvent::Failed(_))) {
             self.ended = true;
         }
         ev
     }
 
-    async fn next_event(&mut self) -> Option<JobEvent> {
-        if self.driver.is_some() {
-            // Only the run sends events, and while it is inline it runs only
-            // inside this poll: so the channel is read without registering a
-            // waker on it. (Registered, the run's own sends would wake this
-            // task while it is being polled, which tokio treats as a yield:
-            // it re-queues the task and wakes another worker to steal it.)
-            let ready = std::future::poll_fn(|cx| {
-                if let Ok(ev) = self.events.try_recv() {
-                    return std::task::Poll::Ready(Some(ev));
-                }
-                let Some(driver) = self.driver.as_mut() else { return std::task::Poll::Ready(None) };
-                match driver.as_mut().poll(cx) {
-                    std::task::Poll::Ready(()) => {
-                        self.driver = None;
-                        std::task::Poll::Ready(None)
-                    }
-                    // Pending on something outside (a timer, a service, the
-                    // inbox) that wakes this task, or on the owner's next poll
-                    // after the last event (see `PendOnce`).
-                    std::task::Poll::Pending => match self.events.try_recv() {
-                        Ok(ev) => std::task::Poll::Ready(Some(ev)),
-                        Err(_) => std::task::Poll::Pending,
-                    },
-                }
-            })
-            .await;
-            if ready.is_some() {
-                return ready;
-            }
-        }
-        // The run is over (its last event is in the channel) or spawned.
-        self.events.recv().await
-    }
-
     /// The next event if one is already waiting (never waits).
     pub fn try_next(&mut self) -> Option<JobEvent> {
-        self.events.try_recv().ok()
+        self.events.try_next()
     }
 
     /// Sends an item to the job (what it reads with `recv`). Fails when the
@@ -342,24 +304,7 @@ impl RunningJob {
         let Some(tx) = &self.inbox else {
             return Err("the job's input is closed".into());
         };
-        let permit = match self.driver.as_mut() {
-            None => tx.reserve().await,
-            // A full inbox frees up only while the job runs.
-            Some(driver) => {
-                let first = tokio::select! {
-                    biased;
-                    permit = tx.reserve() => Some(permit),
-                    () = driver => None,
-                };
-                match first {
-                    Some(permit) => permit,
-                    None => {
-                        self.driver = None;
-                        tx.reserve().await
-                    }
-                }
-            }
-        };
+        let permit = self.events.reserve(tx).await;
         permit.map(|p| p.send(item)).map_err(|_| "the job has ended".to_string())
     }
 
@@ -398,10 +343,10 @@ impl Drop for RunningJob {
         // at its next check) in a task of its own. One whose final event was
         // read has only its Store left to drop: done here, at once, so the
         // pool slot is back before the owner starts another job.
-        if let Some(mut driver) = self.driver.take() {
-            if self.ended && driver.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())).is_ready() {
-                return;
-            }
+        if self.ended && self.events.poll_once() {
+            return;
+        }
+        if let Some(driver) = self.events.take_driver() {
             tokio::spawn(driver);
         }
     }
@@ -467,7 +412,7 @@ pub fn start(
         tokio::spawn(driver);
         None
     };
-    RunningJob { events: ev_rx, inbox: Some(in_tx), ctl, driver, ended: false }
+    RunningJob { events: Driven::new(ev_rx, driver), inbox: Some(in_tx), ctl, ended: false }
 }
 
 #[allow(clippy::too_many_arguments)]
