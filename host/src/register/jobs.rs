@@ -131,7 +131,8 @@ impl RemoteJob {
 /// Runs on a master offering `service`, retrying on others when one is lost
 /// or busy before any item arrived (see `Register::run_on_service_with_retries`).
 pub fn with_retries(shared: Arc<crate::register::Shared>, service: String, module: JobModule, input: String, limits: JobLimits, retries: u32) -> RemoteJob {
-    let first = shared.run_on_service(&service, &module, input.clone(), limits);
+    // Retried jobs take no input items: each start carries the input's end.
+    let first = shared.run_on_service(&service, &module, input.clone(), limits, Input::Closed);
     if retries == 0 {
         return first;
     }
@@ -160,7 +161,7 @@ pub fn with_retries(shared: Arc<crate::register::Shared>, service: String, modul
                     return;
                 }
             }
-            job = shared.run_on_service_except(&service, &module, input.clone(), limits, &tried);
+            job = shared.run_on_service_except(&service, &module, input.clone(), limits, Input::Closed, &tried);
         }
     });
     RemoteJob { master: label, events: Driven::new(rx, None), input: None }
@@ -178,9 +179,19 @@ fn describe(ev: &RemoteEvent) -> String {
 pub enum Input {
     /// Open until the requester closes it ([`RemoteJob::send`] works).
     Open,
-    /// Closed from the start (a broadcast's jobs): the start and the
-    /// input's end leave in one packet.
+    /// Closed from the start: the start and the input's end leave in one
+    /// packet.
     Closed,
+}
+
+/// What drives a job's stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pump {
+    /// Whoever reads the [`RemoteJob`] (see there).
+    Reader,
+    /// A task of its own (a broadcast's jobs, which their requester may
+    /// read one after another).
+    Task,
 }
 
 impl Drop for RemoteJob {
@@ -215,11 +226,9 @@ impl Drop for Open {
 
 /// Starts `module` on `master`: the job counts as open on the master at once
 /// (least-loaded choices see it) and its start is written before this
-/// returns. A broadcast's jobs (input closed) each get a task of their own,
-/// since their requester may read them one after another; any other job's
-/// stream is driven by its reader (see [`RemoteJob`]), so a job waiting for
-/// its module, or for room for its items, waits until it is read.
-pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize, items: Input) -> RemoteJob {
+/// returns. Driven by its reader, a job waiting for its module, or for room
+/// for its items, waits until it is read.
+pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize, items: Input, driven_by: Pump) -> RemoteJob {
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
     let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
     let in_tx = (items == Input::Open).then_some(in_tx);
@@ -232,9 +241,9 @@ pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: 
             let _ = tx.send(last).await;
         }
     });
-    if items == Input::Closed {
+    if driven_by == Pump::Task {
         tokio::spawn(driver);
-        return RemoteJob { master: id, events: Driven::new(rx, None), input: None };
+        return RemoteJob { master: id, events: Driven::new(rx, None), input: in_tx };
     }
     // Its first poll opens the stream and writes the start.
     let mut events = Driven::new(rx, Some(driver));

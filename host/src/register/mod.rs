@@ -211,9 +211,9 @@ impl Shared {
     }
 
     /// Runs `module` on master `id` (the seed's `runOnMaster`).
-    pub(crate) fn run_on_master(&self, id: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
+    pub(crate) fn run_on_master(&self, id: &str, module: &JobModule, input: String, limits: JobLimits, items: jobs::Input) -> RemoteJob {
         match self.masters.get(id) {
-            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, jobs::Input::Open),
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, items, jobs::Pump::Reader),
             None => RemoteJob::failed(id, RemoteError::MasterNotFound { id: id.to_string() }),
         }
     }
@@ -227,20 +227,20 @@ impl Shared {
         self.masters
             .all()
             .into_iter()
-            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.cfg.max_job_frame, jobs::Input::Closed))
+            .map(|m| jobs::start(m, module.clone(), input.clone(), limits, self.cfg.max_job_frame, jobs::Input::Closed, jobs::Pump::Task))
             .collect()
     }
 
     /// Runs `module` on the master offering `service` with the fewest jobs in flight.
-    pub(crate) fn run_on_service(&self, service: &str, module: &JobModule, input: String, limits: JobLimits) -> RemoteJob {
-        self.run_on_service_except(service, module, input, limits, &[])
+    pub(crate) fn run_on_service(&self, service: &str, module: &JobModule, input: String, limits: JobLimits, items: jobs::Input) -> RemoteJob {
+        self.run_on_service_except(service, module, input, limits, items, &[])
     }
 
     /// Like `run_on_service`, skipping the masters in `tried`.
-    pub(crate) fn run_on_service_except(&self, service: &str, module: &JobModule, input: String, limits: JobLimits, tried: &[String]) -> RemoteJob {
+    pub(crate) fn run_on_service_except(&self, service: &str, module: &JobModule, input: String, limits: JobLimits, items: jobs::Input, tried: &[String]) -> RemoteJob {
         let best = self.masters.all().into_iter().filter(|m| m.offers(service) && !tried.contains(&m.id)).min_by_key(|m| m.load());
         match best {
-            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, jobs::Input::Open),
+            Some(m) => jobs::start(m, module.clone(), input, limits, self.cfg.max_job_frame, items, jobs::Pump::Reader),
             None => RemoteJob::failed("", RemoteError::NoMaster { service: service.to_string() }),
         }
     }
@@ -381,7 +381,7 @@ impl Register {
 
     /// Runs `module` on master `id` (the seed's `runOnMaster`).
     pub fn run_on_master(&self, id: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
-        self.shared.run_on_master(id, module, input.into(), limits)
+        self.shared.run_on_master(id, module, input.into(), limits, jobs::Input::Open)
     }
 
     /// Runs `module` on every connected master (the seed's `runOnAllMasters`).
@@ -400,7 +400,7 @@ impl Register {
 
     /// Runs `module` on the master offering `service` with the fewest jobs in flight.
     pub fn run_on_service(&self, service: &str, module: &JobModule, input: impl Into<String>, limits: JobLimits) -> RemoteJob {
-        self.shared.run_on_service(service, module, input.into(), limits)
+        self.shared.run_on_service(service, module, input.into(), limits, jobs::Input::Open)
     }
 
     /// Sends a command to every master (the seed's `writeRawMessageToAllMasters`).

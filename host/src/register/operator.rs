@@ -161,7 +161,8 @@ async fn run(
     // The signature is the operator's, per request; masters check it.
     let module = module.with_signature(signature);
     let jobs: Vec<RemoteJob> = match &target {
-        RunTarget::Master { id } => vec![shared.run_on_master(id, &module, input, limits)],
+        // The relay never sends input items: the start carries the input's end.
+        RunTarget::Master { id } => vec![shared.run_on_master(id, &module, input, limits, crate::register::jobs::Input::Closed)],
         RunTarget::All => shared.run_on_all_masters(&module, input, limits),
         RunTarget::Service { name, retries } => {
             vec![crate::register::jobs::with_retries(shared.clone(), name.clone(), module.clone(), input, limits, *retries)]
