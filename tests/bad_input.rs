@@ -108,7 +108,7 @@ async fn malformed_frames_close_the_connection_with_the_fault_named() {
         ("zero length", vec![0, 0, 0, 0], true, "empty frame"),
         ("oversized length prefix", vec![0x7f, 0xff, 0xff, 0xff, 1], false, "frame of 2147483647 bytes is over the 262144-byte limit"),
         ("malformed hello body", vec![0, 0, 0, 3, 0x01, b'{', b'x'], true, "malformed hello message"),
-        ("wrong protocol version", hello("whatever", PROTOCOL_VERSION + 1), true, "protocol version mismatch: peer speaks 2, this side 1"),
+        ("wrong protocol version", hello("whatever", PROTOCOL_VERSION + 1), true, "protocol version mismatch: peer speaks 3, this side 2"),
         ("load before hello", Message::Load(3).to_frame(), true, "unexpected load before hello"),
         ("job message before hello", Message::Item("1".into()).to_frame(), true, "unexpected item before hello"),
         ("stream ends before hello", Vec::new(), true, "the control stream ended before hello"),

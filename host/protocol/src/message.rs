@@ -18,11 +18,12 @@ use crate::admission::{JobSignature, Refusal};
 use crate::errors::JobError;
 use crate::frame::{self, FrameError, DEFAULT_MAX_FRAME};
 use crate::limits::JobLimits;
+use crate::remote::RemoteEvent;
 use crate::service::ServiceInfo;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version a hello carries; peers must match exactly.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// The ALPN name of the protocol.
 pub const ALPN: &[u8] = b"regcenter/1";
 
@@ -250,6 +251,8 @@ mod kind {
     pub const REQUEST: u8 = 0x20;
     pub const REPLY: u8 = 0x21;
     pub const ROUTED: u8 = 0x22;
+    pub const ROUTED_ITEM: u8 = 0x23;
+    pub const ROUTED_DONE: u8 = 0x24;
     pub const JOB_START: u8 = 0x10;
     pub const NEED_MODULE: u8 = 0x11;
     pub const MODULE: u8 = 0x12;
@@ -320,6 +323,27 @@ fn empty(kind: &'static str, body: &[u8]) -> Result<(), ProtocolError> {
     }
 }
 
+/// A routed event's binary body: the master's id (u16 length, UTF-8), then `rest`.
+fn routed(out: &mut Vec<u8>, kind: u8, master: &str, rest: &[u8]) {
+    let at = frame::begin(out, kind);
+    out.extend_from_slice(&(master.len() as u16).to_be_bytes());
+    out.extend_from_slice(master.as_bytes());
+    out.extend_from_slice(rest);
+    frame::finish(out, at);
+}
+
+/// The master's id of a binary routed body, and what follows it.
+fn routed_master<'a>(kind: &'static str, body: &'a [u8]) -> Result<(String, &'a [u8]), ProtocolError> {
+    let bad = |message: String| ProtocolError::Malformed { kind, message };
+    let (len, rest) = body.split_first_chunk::<2>().ok_or_else(|| bad("no master id length".into()))?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if rest.len() < len {
+        return Err(bad(format!("master id of {len} bytes, {} left", rest.len())));
+    }
+    let (id, rest) = rest.split_at(len);
+    Ok((text(kind, id)?, rest))
+}
+
 #[derive(Serialize, Deserialize)]
 struct RoutedBody {
     master: String,
@@ -368,6 +392,14 @@ impl Message {
             Message::OperatorHello(h) => json(out, kind::OPERATOR_HELLO, h),
             Message::Request(r) => json(out, kind::REQUEST, r),
             Message::Reply(v) => json(out, kind::REPLY, v),
+            // A job's items and its done, the bulk of a run's relay, go
+            // without JSON: the master's id, then the item's text or the count.
+            Message::Routed { master, event: RemoteEvent::Item(item) } if master.len() <= usize::from(u16::MAX) => {
+                routed(out, kind::ROUTED_ITEM, master, item.as_bytes())
+            }
+            Message::Routed { master, event: RemoteEvent::Done { items } } if master.len() <= usize::from(u16::MAX) => {
+                routed(out, kind::ROUTED_DONE, master, &items.to_be_bytes())
+            }
             Message::Routed { master, event } => json(out, kind::ROUTED, &RoutedBody { master: master.clone(), event: event.clone() }),
             Message::Announce(s) => json(out, kind::ANNOUNCE, s),
             Message::Load(n) => frame::write(out, kind::LOAD, &n.to_be_bytes()),
@@ -422,6 +454,14 @@ impl Message {
             kind::ROUTED => {
                 let r: RoutedBody = from_json("routed", body)?;
                 Message::Routed { master: r.master, event: r.event }
+            }
+            kind::ROUTED_ITEM => {
+                let (master, rest) = routed_master("routed-item", body)?;
+                Message::Routed { master, event: RemoteEvent::Item(text("routed-item", rest)?) }
+            }
+            kind::ROUTED_DONE => {
+                let (master, rest) = routed_master("routed-done", body)?;
+                Message::Routed { master, event: RemoteEvent::Done { items: u64::from_be_bytes(fixed("routed-done", rest)?) } }
             }
             kind::ANNOUNCE => Message::Announce(from_json("announce", body)?),
             kind::LOAD => Message::Load(u32::from_be_bytes(fixed("load", body)?)),
@@ -565,6 +605,9 @@ mod tests {
             }),
             Message::Reply(serde_json::json!({"masters": ["m1"]})),
             Message::Routed { master: "m1".into(), event: crate::remote::RemoteEvent::Item("[1]".into()) },
+            Message::Routed { master: "".into(), event: crate::remote::RemoteEvent::Item("".into()) },
+            Message::Routed { master: "m-é".into(), event: crate::remote::RemoteEvent::Done { items: 7 } },
+            Message::Routed { master: "m1".into(), event: crate::remote::RemoteEvent::Log { level: "info".into(), message: "x".into() } },
             Message::Routed {
                 master: "m1".into(),
                 event: crate::remote::RemoteEvent::Failed(crate::remote::RemoteError::NoMaster { service: "s".into() }),
@@ -612,6 +655,28 @@ mod tests {
     }
 
     #[test]
+    fn routed_items_and_done_are_binary_and_their_bodies_are_checked() {
+        let item = Message::Routed { master: "m1".into(), event: RemoteEvent::Item("{\"a\":\"\\\"\"}".into()) }.to_frame();
+        assert_eq!(item[4], kind::ROUTED_ITEM);
+        assert_eq!(&item[5..], b"\0\x02m1{\"a\":\"\\\"\"}", "the item's text as it is, no JSON escaping");
+        let done = Message::Routed { master: "m1".into(), event: RemoteEvent::Done { items: 3 } }.to_frame();
+        assert_eq!(done[4], kind::ROUTED_DONE);
+        let bad = [
+            (kind::ROUTED_ITEM, vec![0], "no master id length"),
+            (kind::ROUTED_ITEM, vec![0, 5, b'm'], "master id of 5 bytes, 1 left"),
+            (kind::ROUTED_ITEM, vec![0, 1, 0xff], "not UTF-8"),
+            (kind::ROUTED_ITEM, vec![0, 1, b'm', 0xff], "not UTF-8"),
+            (kind::ROUTED_DONE, vec![0, 1, b'm', 1, 2, 3], "expected 8 bytes, got 3"),
+        ];
+        for (k, body, why) in bad {
+            match Message::decode(k, &body) {
+                Err(ProtocolError::Malformed { message, .. }) => assert!(message.contains(why), "{message}"),
+                other => panic!("{body:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_truncated_stream_leaves_pending_bytes_and_no_message() {
         let frame = Message::Done(3).to_frame();
         let mut d = Decoder::default();
@@ -653,7 +718,7 @@ mod tests {
         d.push(&frame);
         let err = d.next().unwrap_err();
         assert_eq!(err, ProtocolError::Version { peer: 99, ours: PROTOCOL_VERSION });
-        assert_eq!(err.to_string(), "protocol version mismatch: peer speaks 99, this side 1");
+        assert_eq!(err.to_string(), "protocol version mismatch: peer speaks 99, this side 2");
     }
 
     #[test]
