@@ -9,11 +9,13 @@
 //! # Layout
 //! - [`frame`]: length-prefixed frames (`check`, then `parse`), with a cap.
 //! - [`message`]: one type per message, encoding, the stream decoder.
+//! - [`body`]: binary bodies of the per-job messages.
 //! - [`session`]: which message may come when, per stream and side.
 //! - [`admission`]: job signatures and why a master refuses a job.
 //! - [`limits`], [`errors`], [`service`], [`remote`], [`stats`]: the data types messages carry.
 
 pub mod admission;
+pub mod body;
 pub mod errors;
 pub mod frame;
 pub mod limits;

@@ -17,6 +17,7 @@
 use crate::admission::{JobSignature, Refusal};
 use crate::errors::JobError;
 use crate::frame::{self, FrameError, DEFAULT_MAX_FRAME};
+use crate::body::{self, Cursor};
 use crate::limits::JobLimits;
 use crate::remote::RemoteEvent;
 use crate::service::ServiceInfo;
@@ -262,6 +263,7 @@ mod kind {
     pub const INPUT_END: u8 = 0x16;
     pub const DONE: u8 = 0x17;
     pub const FAILED: u8 = 0x18;
+    pub const JOB_START_BIN: u8 = 0x19;
 }
 
 /// A message that cannot be decoded. Fatal for its stream.
@@ -323,25 +325,54 @@ fn empty(kind: &'static str, body: &[u8]) -> Result<(), ProtocolError> {
     }
 }
 
-/// A routed event's binary body: the master's id (u16 length, UTF-8), then `rest`.
-fn routed(out: &mut Vec<u8>, kind: u8, master: &str, rest: &[u8]) {
+/// Appends a frame of `kind` whose body `fill` writes; false (nothing
+/// appended) when a field does not fit its binary form.
+fn binary(out: &mut Vec<u8>, kind: u8, fill: impl FnOnce(&mut Vec<u8>) -> Option<()>) -> bool {
     let at = frame::begin(out, kind);
-    out.extend_from_slice(&(master.len() as u16).to_be_bytes());
-    out.extend_from_slice(master.as_bytes());
-    out.extend_from_slice(rest);
+    if fill(out).is_none() {
+        out.truncate(at);
+        return false;
+    }
     frame::finish(out, at);
+    true
 }
 
-/// The master's id of a binary routed body, and what follows it.
-fn routed_master<'a>(kind: &'static str, body: &'a [u8]) -> Result<(String, &'a [u8]), ProtocolError> {
-    let bad = |message: String| ProtocolError::Malformed { kind, message };
-    let (len, rest) = body.split_first_chunk::<2>().ok_or_else(|| bad("no master id length".into()))?;
-    let len = usize::from(u16::from_be_bytes(*len));
-    if rest.len() < len {
-        return Err(bad(format!("master id of {len} bytes, {} left", rest.len())));
+/// A job start's binary body: hash, size, limits, signature, then the input.
+fn job_start(b: &mut Vec<u8>, j: &JobStart) -> Option<()> {
+    body::put_str16(b, &j.sha256)?;
+    b.extend_from_slice(&j.size.to_be_bytes());
+    let deadline_ms = u64::try_from(j.limits.deadline.as_millis()).unwrap_or(u64::MAX);
+    for v in [deadline_ms, j.limits.memory, j.limits.max_items, j.limits.max_bytes] {
+        b.extend_from_slice(&v.to_be_bytes());
     }
-    let (id, rest) = rest.split_at(len);
-    Ok((text(kind, id)?, rest))
+    match &j.signature {
+        None => b.push(0),
+        Some(sig) => {
+            b.push(1);
+            body::put_str16(b, &sig.key)?;
+            body::put_str16(b, &sig.sig)?;
+        }
+    }
+    b.extend_from_slice(j.input.as_bytes());
+    Some(())
+}
+
+fn read_job_start(bytes: &[u8]) -> Result<JobStart, ProtocolError> {
+    let mut c = Cursor::new("job-start", bytes);
+    let sha256 = c.str16("sha256")?;
+    let size = c.u64("size")?;
+    let limits = JobLimits {
+        deadline: std::time::Duration::from_millis(c.u64("deadline")?),
+        memory: c.u64("memory limit")?,
+        max_items: c.u64("item limit")?,
+        max_bytes: c.u64("byte limit")?,
+    };
+    let signature = match c.u8("signature flag")? {
+        0 => None,
+        1 => Some(JobSignature { key: c.str16("signature key")?, sig: c.str16("signature")? }),
+        other => return Err(ProtocolError::Malformed { kind: "job-start", message: format!("signature flag {other} (0 or 1)") }),
+    };
+    Ok(JobStart { sha256, size, input: c.rest_str("input")?, limits, signature })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -394,18 +425,33 @@ impl Message {
             Message::Reply(v) => json(out, kind::REPLY, v),
             // A job's items and its done, the bulk of a run's relay, go
             // without JSON: the master's id, then the item's text or the count.
-            Message::Routed { master, event: RemoteEvent::Item(item) } if master.len() <= usize::from(u16::MAX) => {
-                routed(out, kind::ROUTED_ITEM, master, item.as_bytes())
+            Message::Routed { master, event } => {
+                let binary = match event {
+                    RemoteEvent::Item(item) => binary(out, kind::ROUTED_ITEM, |b| {
+                        body::put_str16(b, master)?;
+                        b.extend_from_slice(item.as_bytes());
+                        Some(())
+                    }),
+                    RemoteEvent::Done { items } => binary(out, kind::ROUTED_DONE, |b| {
+                        body::put_str16(b, master)?;
+                        b.extend_from_slice(&items.to_be_bytes());
+                        Some(())
+                    }),
+                    _ => false,
+                };
+                if !binary {
+                    json(out, kind::ROUTED, &RoutedBody { master: master.clone(), event: event.clone() });
+                }
             }
-            Message::Routed { master, event: RemoteEvent::Done { items } } if master.len() <= usize::from(u16::MAX) => {
-                routed(out, kind::ROUTED_DONE, master, &items.to_be_bytes())
-            }
-            Message::Routed { master, event } => json(out, kind::ROUTED, &RoutedBody { master: master.clone(), event: event.clone() }),
             Message::Announce(s) => json(out, kind::ANNOUNCE, s),
             Message::Load(n) => frame::write(out, kind::LOAD, &n.to_be_bytes()),
             Message::Stats(st) => json(out, kind::STATS, st),
             Message::Command(c) => json(out, kind::COMMAND, c),
-            Message::JobStart(j) => json(out, kind::JOB_START, j),
+            Message::JobStart(j) => {
+                if !binary(out, kind::JOB_START_BIN, |b| job_start(b, j)) {
+                    json(out, kind::JOB_START, j);
+                }
+            }
             Message::NeedModule => frame::write(out, kind::NEED_MODULE, &[]),
             Message::Module(b) => frame::write(out, kind::MODULE, b),
             Message::Item(i) => frame::write(out, kind::ITEM, i.as_bytes()),
@@ -456,18 +502,21 @@ impl Message {
                 Message::Routed { master: r.master, event: r.event }
             }
             kind::ROUTED_ITEM => {
-                let (master, rest) = routed_master("routed-item", body)?;
-                Message::Routed { master, event: RemoteEvent::Item(text("routed-item", rest)?) }
+                let mut c = Cursor::new("routed-item", body);
+                let master = c.str16("master id")?;
+                Message::Routed { master, event: RemoteEvent::Item(c.rest_str("item")?) }
             }
             kind::ROUTED_DONE => {
-                let (master, rest) = routed_master("routed-done", body)?;
-                Message::Routed { master, event: RemoteEvent::Done { items: u64::from_be_bytes(fixed("routed-done", rest)?) } }
+                let mut c = Cursor::new("routed-done", body);
+                let master = c.str16("master id")?;
+                Message::Routed { master, event: RemoteEvent::Done { items: u64::from_be_bytes(c.rest_fixed("count")?) } }
             }
             kind::ANNOUNCE => Message::Announce(from_json("announce", body)?),
             kind::LOAD => Message::Load(u32::from_be_bytes(fixed("load", body)?)),
             kind::STATS => Message::Stats(from_json("stats", body)?),
             kind::COMMAND => Message::Command(from_json("command", body)?),
             kind::JOB_START => Message::JobStart(from_json("job-start", body)?),
+            kind::JOB_START_BIN => Message::JobStart(read_job_start(body)?),
             kind::NEED_MODULE => {
                 empty("need-module", body)?;
                 Message::NeedModule
@@ -655,18 +704,27 @@ mod tests {
     }
 
     #[test]
-    fn routed_items_and_done_are_binary_and_their_bodies_are_checked() {
+    fn starts_and_routed_items_and_done_are_binary_and_their_bodies_are_checked() {
         let item = Message::Routed { master: "m1".into(), event: RemoteEvent::Item("{\"a\":\"\\\"\"}".into()) }.to_frame();
         assert_eq!(item[4], kind::ROUTED_ITEM);
         assert_eq!(&item[5..], b"\0\x02m1{\"a\":\"\\\"\"}", "the item's text as it is, no JSON escaping");
         let done = Message::Routed { master: "m1".into(), event: RemoteEvent::Done { items: 3 } }.to_frame();
         assert_eq!(done[4], kind::ROUTED_DONE);
+        let start = JobStart { sha256: "ab".repeat(32), size: 9, input: "{\"x\":\"\\\"\"}".into(), limits: JobLimits::default(), signature: None };
+        let frame = Message::JobStart(start.clone()).to_frame();
+        assert_eq!(frame[4], kind::JOB_START_BIN);
+        assert!(frame.ends_with(start.input.as_bytes()), "the input as it is, no JSON escaping");
+        let mut no_input = Message::JobStart(JobStart { input: String::new(), ..start }).to_frame()[5..].to_vec();
+        let flag = no_input.len() - 1;
+        no_input[flag] = 2;
         let bad = [
-            (kind::ROUTED_ITEM, vec![0], "no master id length"),
-            (kind::ROUTED_ITEM, vec![0, 5, b'm'], "master id of 5 bytes, 1 left"),
-            (kind::ROUTED_ITEM, vec![0, 1, 0xff], "not UTF-8"),
-            (kind::ROUTED_ITEM, vec![0, 1, b'm', 0xff], "not UTF-8"),
-            (kind::ROUTED_DONE, vec![0, 1, b'm', 1, 2, 3], "expected 8 bytes, got 3"),
+            (kind::ROUTED_ITEM, vec![0], "master id: 2 bytes needed, 1 left"),
+            (kind::ROUTED_ITEM, vec![0, 5, b'm'], "master id: 5 bytes needed, 1 left"),
+            (kind::ROUTED_ITEM, vec![0, 1, 0xff], "master id is not UTF-8"),
+            (kind::ROUTED_ITEM, vec![0, 1, b'm', 0xff], "item is not UTF-8"),
+            (kind::ROUTED_DONE, vec![0, 1, b'm', 1, 2, 3], "count: expected 8 bytes, got 3"),
+            (kind::JOB_START_BIN, vec![0, 2, b'a', b'b', 0, 0], "size: 8 bytes needed, 2 left"),
+            (kind::JOB_START_BIN, no_input, "signature flag 2 (0 or 1)"),
         ];
         for (k, body, why) in bad {
             match Message::decode(k, &body) {
@@ -674,6 +732,16 @@ mod tests {
                 other => panic!("{body:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_start_whose_fields_do_not_fit_the_binary_form_goes_as_json() {
+        let start = Message::JobStart(JobStart { sha256: "a".repeat(70_000), size: 1, input: "1".into(), limits: JobLimits::default(), signature: None });
+        let frame = start.to_frame();
+        assert_eq!(frame[4], kind::JOB_START);
+        let mut d = Decoder::new(1 << 20);
+        d.push(&frame);
+        assert_eq!(d.next().unwrap(), Some(start));
     }
 
     #[test]
