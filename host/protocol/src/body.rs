@@ -26,17 +26,24 @@ impl<'a> Cursor<'a> {
         Self { kind, rest: body }
     }
 
-    fn bad(&self, message: String) -> ProtocolError {
+    /// A malformed-body error for this cursor's message.
+    pub fn malformed(&self, message: String) -> ProtocolError {
         ProtocolError::Malformed { kind: self.kind, message }
     }
 
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ProtocolError> {
         if self.rest.len() < n {
-            return Err(self.bad(format!("{what}: {n} bytes needed, {} left", self.rest.len())));
+            return Err(self.malformed(format!("{what}: {n} bytes needed, {} left", self.rest.len())));
         }
         let (head, rest) = self.rest.split_at(n);
         self.rest = rest;
         Ok(head)
+    }
+
+    /// A big-endian u32.
+    pub fn u32(&mut self, what: &str) -> Result<u32, ProtocolError> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_be_bytes(b.try_into().unwrap_or_default()))
     }
 
     /// One byte.
@@ -66,10 +73,10 @@ impl<'a> Cursor<'a> {
 
     /// Everything left must be exactly `N` bytes.
     pub fn rest_fixed<const N: usize>(self, what: &str) -> Result<[u8; N], ProtocolError> {
-        self.rest.try_into().map_err(|_| self.bad(format!("{what}: expected {N} bytes, got {}", self.rest.len())))
+        self.rest.try_into().map_err(|_| self.malformed(format!("{what}: expected {N} bytes, got {}", self.rest.len())))
     }
 
     fn utf8(&self, bytes: &[u8], what: &str) -> Result<String, ProtocolError> {
-        String::from_utf8(bytes.to_vec()).map_err(|_| self.bad(format!("{what} is not UTF-8")))
+        String::from_utf8(bytes.to_vec()).map_err(|_| self.malformed(format!("{what} is not UTF-8")))
     }
 }

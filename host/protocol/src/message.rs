@@ -264,6 +264,7 @@ mod kind {
     pub const DONE: u8 = 0x17;
     pub const FAILED: u8 = 0x18;
     pub const JOB_START_BIN: u8 = 0x19;
+    pub const RUN_BIN: u8 = 0x25;
 }
 
 /// A message that cannot be decoded. Fatal for its stream.
@@ -337,15 +338,21 @@ fn binary(out: &mut Vec<u8>, kind: u8, fill: impl FnOnce(&mut Vec<u8>) -> Option
     true
 }
 
-/// A job start's binary body: hash, size, limits, signature, then the input.
+/// A job start's binary body.
 fn job_start(b: &mut Vec<u8>, j: &JobStart) -> Option<()> {
-    body::put_str16(b, &j.sha256)?;
-    b.extend_from_slice(&j.size.to_be_bytes());
-    let deadline_ms = u64::try_from(j.limits.deadline.as_millis()).unwrap_or(u64::MAX);
-    for v in [deadline_ms, j.limits.memory, j.limits.max_items, j.limits.max_bytes] {
+    job_fields(b, &j.sha256, j.size, &j.limits, &j.signature, &j.input)
+}
+
+/// A job's fields, as a start and a run request carry them: hash, size,
+/// limits, signature, then the input.
+fn job_fields(b: &mut Vec<u8>, sha256: &str, size: u64, limits: &JobLimits, signature: &Option<JobSignature>, input: &str) -> Option<()> {
+    body::put_str16(b, sha256)?;
+    b.extend_from_slice(&size.to_be_bytes());
+    let deadline_ms = u64::try_from(limits.deadline.as_millis()).unwrap_or(u64::MAX);
+    for v in [deadline_ms, limits.memory, limits.max_items, limits.max_bytes] {
         b.extend_from_slice(&v.to_be_bytes());
     }
-    match &j.signature {
+    match signature {
         None => b.push(0),
         Some(sig) => {
             b.push(1);
@@ -353,12 +360,52 @@ fn job_start(b: &mut Vec<u8>, j: &JobStart) -> Option<()> {
             body::put_str16(b, &sig.sig)?;
         }
     }
-    b.extend_from_slice(j.input.as_bytes());
+    b.extend_from_slice(input.as_bytes());
     Some(())
 }
 
+/// A run request's target: 0 and the master's id, 1 (all), or 2, the
+/// service and the retries.
+fn run_target(b: &mut Vec<u8>, target: &RunTarget) -> Option<()> {
+    match target {
+        RunTarget::Master { id } => {
+            b.push(0);
+            body::put_str16(b, id)
+        }
+        RunTarget::All => {
+            b.push(1);
+            Some(())
+        }
+        RunTarget::Service { name, retries } => {
+            b.push(2);
+            body::put_str16(b, name)?;
+            b.extend_from_slice(&retries.to_be_bytes());
+            Some(())
+        }
+    }
+}
+
+fn read_run(bytes: &[u8]) -> Result<Request, ProtocolError> {
+    let mut c = Cursor::new("run", bytes);
+    let target = match c.u8("target")? {
+        0 => RunTarget::Master { id: c.str16("master id")? },
+        1 => RunTarget::All,
+        2 => {
+            let name = c.str16("service")?;
+            let retries = c.u32("retries")?;
+            RunTarget::Service { name, retries }
+        }
+        other => return Err(ProtocolError::Malformed { kind: "run", message: format!("target {other} (0, 1 or 2)") }),
+    };
+    let j = read_job_fields(c)?;
+    Ok(Request::Run { target, sha256: j.sha256, size: j.size, input: j.input, limits: j.limits, signature: j.signature })
+}
+
 fn read_job_start(bytes: &[u8]) -> Result<JobStart, ProtocolError> {
-    let mut c = Cursor::new("job-start", bytes);
+    read_job_fields(Cursor::new("job-start", bytes))
+}
+
+fn read_job_fields(mut c: Cursor<'_>) -> Result<JobStart, ProtocolError> {
     let sha256 = c.str16("sha256")?;
     let size = c.u64("size")?;
     let limits = JobLimits {
@@ -370,7 +417,7 @@ fn read_job_start(bytes: &[u8]) -> Result<JobStart, ProtocolError> {
     let signature = match c.u8("signature flag")? {
         0 => None,
         1 => Some(JobSignature { key: c.str16("signature key")?, sig: c.str16("signature")? }),
-        other => return Err(ProtocolError::Malformed { kind: "job-start", message: format!("signature flag {other} (0 or 1)") }),
+        other => return Err(c.malformed(format!("signature flag {other} (0 or 1)"))),
     };
     Ok(JobStart { sha256, size, input: c.rest_str("input")?, limits, signature })
 }
@@ -421,6 +468,11 @@ impl Message {
             Message::Welcome(w) => json(out, kind::WELCOME, w),
             Message::AuthFailed(a) => json(out, kind::AUTH_FAILED, a),
             Message::OperatorHello(h) => json(out, kind::OPERATOR_HELLO, h),
+            Message::Request(Request::Run { target, sha256, size, input, limits, signature })
+                if binary(out, kind::RUN_BIN, |b| {
+                    run_target(b, target)?;
+                    job_fields(b, sha256, *size, limits, signature, input)
+                }) => {}
             Message::Request(r) => json(out, kind::REQUEST, r),
             Message::Reply(v) => json(out, kind::REPLY, v),
             // A job's items and its done, the bulk of a run's relay, go
@@ -496,6 +548,7 @@ impl Message {
                 Message::OperatorHello(h)
             }
             kind::REQUEST => Message::Request(from_json("request", body)?),
+            kind::RUN_BIN => Message::Request(read_run(body)?),
             kind::REPLY => Message::Reply(from_json("reply", body)?),
             kind::ROUTED => {
                 let r: RoutedBody = from_json("routed", body)?;
@@ -652,6 +705,8 @@ mod tests {
                 limits: JobLimits::default(),
                 signature: Some(JobSignature { key: "ab".repeat(32), sig: "cd".repeat(64) }),
             }),
+            Message::Request(Request::Run { target: RunTarget::Master { id: "m1".into() }, sha256: "00".repeat(32), size: 9, input: "{\"a\":1}".into(), limits: JobLimits::default(), signature: None }),
+            Message::Request(Request::Run { target: RunTarget::All, sha256: "00".repeat(32), size: 9, input: String::new(), limits: JobLimits::default(), signature: None }),
             Message::Reply(serde_json::json!({"masters": ["m1"]})),
             Message::Routed { master: "m1".into(), event: crate::remote::RemoteEvent::Item("[1]".into()) },
             Message::Routed { master: "".into(), event: crate::remote::RemoteEvent::Item("".into()) },
@@ -725,6 +780,8 @@ mod tests {
             (kind::ROUTED_DONE, vec![0, 1, b'm', 1, 2, 3], "count: expected 8 bytes, got 3"),
             (kind::JOB_START_BIN, vec![0, 2, b'a', b'b', 0, 0], "size: 8 bytes needed, 2 left"),
             (kind::JOB_START_BIN, no_input, "signature flag 2 (0 or 1)"),
+            (kind::RUN_BIN, vec![7], "target 7 (0, 1 or 2)"),
+            (kind::RUN_BIN, vec![2, 0, 1, b's', 0], "retries: 4 bytes needed, 1 left"),
         ];
         for (k, body, why) in bad {
             match Message::decode(k, &body) {
