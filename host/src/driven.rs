@@ -98,9 +98,13 @@ impl<E> Driven<E> {
         }
     }
 
-    /// The producer, if it has not returned, for the owner to finish it
-    /// elsewhere (in a task of its own when the reader goes away).
-    pub fn take_driver(&mut self) -> Option<Driver> {
-        self.driver.take()
+    /// Hands a producer that has not returned to a task of its own (the
+    /// reader is going away; outside a runtime it is dropped).
+    pub fn finish_in_task(&mut self) {
+        if let Some(driver) = self.driver.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(driver);
+            }
+        }
     }
 }

@@ -338,11 +338,6 @@ fn binary(out: &mut Vec<u8>, kind: u8, fill: impl FnOnce(&mut Vec<u8>) -> Option
     true
 }
 
-/// A job start's binary body.
-fn job_start(b: &mut Vec<u8>, j: &JobStart) -> Option<()> {
-    job_fields(b, &j.sha256, j.size, &j.limits, &j.signature, &j.input)
-}
-
 /// A job's fields, as a start and a run request carry them: hash, size,
 /// limits, signature, then the input.
 fn job_fields(b: &mut Vec<u8>, sha256: &str, size: u64, limits: &JobLimits, signature: &Option<JobSignature>, input: &str) -> Option<()> {
@@ -395,7 +390,7 @@ fn read_run(bytes: &[u8]) -> Result<Request, ProtocolError> {
             let retries = c.u32("retries")?;
             RunTarget::Service { name, retries }
         }
-        other => return Err(ProtocolError::Malformed { kind: "run", message: format!("target {other} (0, 1 or 2)") }),
+        other => return Err(c.malformed(format!("target {other} (0, 1 or 2)"))),
     };
     let j = read_job_fields(c)?;
     Ok(Request::Run { target, sha256: j.sha256, size: j.size, input: j.input, limits: j.limits, signature: j.signature })
@@ -468,12 +463,18 @@ impl Message {
             Message::Welcome(w) => json(out, kind::WELCOME, w),
             Message::AuthFailed(a) => json(out, kind::AUTH_FAILED, a),
             Message::OperatorHello(h) => json(out, kind::OPERATOR_HELLO, h),
-            Message::Request(Request::Run { target, sha256, size, input, limits, signature })
-                if binary(out, kind::RUN_BIN, |b| {
-                    run_target(b, target)?;
-                    job_fields(b, sha256, *size, limits, signature, input)
-                }) => {}
-            Message::Request(r) => json(out, kind::REQUEST, r),
+            Message::Request(r) => {
+                let binary = match r {
+                    Request::Run { target, sha256, size, input, limits, signature } => binary(out, kind::RUN_BIN, |b| {
+                        run_target(b, target)?;
+                        job_fields(b, sha256, *size, limits, signature, input)
+                    }),
+                    _ => false,
+                };
+                if !binary {
+                    json(out, kind::REQUEST, r);
+                }
+            }
             Message::Reply(v) => json(out, kind::REPLY, v),
             // A job's items and its done, the bulk of a run's relay, go
             // without JSON: the master's id, then the item's text or the count.
@@ -500,7 +501,7 @@ impl Message {
             Message::Stats(st) => json(out, kind::STATS, st),
             Message::Command(c) => json(out, kind::COMMAND, c),
             Message::JobStart(j) => {
-                if !binary(out, kind::JOB_START_BIN, |b| job_start(b, j)) {
+                if !binary(out, kind::JOB_START_BIN, |b| job_fields(b, &j.sha256, j.size, &j.limits, &j.signature, &j.input)) {
                     json(out, kind::JOB_START, j);
                 }
             }

@@ -142,7 +142,6 @@ pub fn with_retries(shared: Arc<crate::register::Shared>, service: String, modul
         let mut job = first;
         let mut tried = Vec::new();
         for attempt in 0..=retries {
-            job.close_input();
             tried.push(job.master.clone());
             let mut emitted = false;
             loop {
@@ -196,14 +195,9 @@ pub enum Pump {
 
 impl Drop for RemoteJob {
     fn drop(&mut self) {
-        // A pump that has not returned finishes in a task of its own: it
-        // sees the requester gone and resets the stream, which cancels the
-        // job on the master.
-        if let Some(driver) = self.events.take_driver() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(driver);
-            }
-        }
+        // A pump that has not returned sees the requester gone and resets
+        // the stream, which cancels the job on the master.
+        self.events.finish_in_task();
     }
 }
 

@@ -249,8 +249,8 @@ enum Source {
 impl Events {
     fn new(mut jobs: Vec<RemoteJob>) -> Self {
         let pending = jobs.len();
-        if let (1, Some(mut job)) = (jobs.len(), jobs.pop()) {
-            job.close_input();
+        // Every run's jobs were started with their input closed.
+        if let (1, Some(job)) = (jobs.len(), jobs.pop()) {
             return Self { source: Source::One(job), pending };
         }
         let (tx, rx) = mpsc::channel::<(String, RemoteEvent)>(64);
@@ -259,7 +259,6 @@ impl Events {
             .map(|mut job| {
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    job.close_input();
                     let master = job.master.clone();
                     while let Some(ev) = job.next().await {
                         if tx.send((master.clone(), ev)).await.is_err() {

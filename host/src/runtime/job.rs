@@ -346,9 +346,7 @@ impl Drop for RunningJob {
         if self.ended && self.events.poll_once() {
             return;
         }
-        if let Some(driver) = self.events.take_driver() {
-            tokio::spawn(driver);
-        }
+        self.events.finish_in_task();
     }
 }
 
