@@ -19,7 +19,11 @@ struct Running<'a>(&'a MasterInner, &'a Arc<str>);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.load.send_modify(|l| l.end(self.1));
+        let (inner, register) = (self.0, self.1);
+        inner.load.send_if_modified(|l| {
+            l.end(register);
+            inner.others_are_told(register)
+        });
     }
 }
 
@@ -36,7 +40,10 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
         }
     };
     let mut running = 0;
-    inner.load.send_modify(|l| running = l.start(&register));
+    inner.load.send_if_modified(|l| {
+        running = l.start(&register);
+        inner.others_are_told(&register)
+    });
     let _guard = Running(&inner, &register);
     if running > inner.cfg.max_jobs || inner.draining.load(Ordering::Acquire) {
         let failure = if inner.draining.load(Ordering::Acquire) {

@@ -179,8 +179,23 @@ async fn serve(
     tokio::pin!(load_due);
     let mut load_pending = true;
     let register: Arc<str> = key.into();
+    // Accepting job streams is a future of its own that lives as long as the
+    // session: a new stream wakes it without ending the select below, so the
+    // other branches' futures are not built and registered again per job.
+    let accept = async {
+        loop {
+            match conn.accept_bi().await {
+                Ok((s, r)) => {
+                    tokio::spawn(exec::serve(inner.clone(), register.clone(), s, r));
+                }
+                Err(e) => return e.to_string(),
+            }
+        }
+    };
+    tokio::pin!(accept);
     loop {
         tokio::select! {
+            reason = &mut accept => return reason,
             msg = stream::next_control(reader, conn, |m| state.accept(m)) => {
                 let msg = match msg {
                     Ok(m) => m,
@@ -190,12 +205,6 @@ async fn serve(
                     inner.handle_command(key, cmd);
                 }
             }
-            stream = conn.accept_bi() => match stream {
-                Ok((s, r)) => {
-                    tokio::spawn(exec::serve(inner.clone(), register.clone(), s, r));
-                }
-                Err(e) => return e.to_string(),
-            },
             changed = async {
                 tokio::select! {
                     c = announce.changed() => c,

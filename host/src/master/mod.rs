@@ -192,6 +192,16 @@ impl MasterInner {
         }
     }
 
+    /// Whether a link to a register other than `register` exists: only such
+    /// a session is told of `register`'s jobs (see [`load`]), so only then
+    /// does a change of them wake the sessions. Called while the load is
+    /// locked for writing, so a session that starts later, whose link is
+    /// already in the table, reads the count after the change or is woken
+    /// by it.
+    pub(crate) fn others_are_told(&self, register: &str) -> bool {
+        self.links.lock().map(|l| l.keys().any(|k| k.as_str() != register)).unwrap_or(true)
+    }
+
     /// Removes link `key` if it is still the one numbered `serial`.
     pub(crate) fn forget_link(&self, key: &str, serial: u64) {
         if let Ok(mut links) = self.links.lock() {
