@@ -281,6 +281,48 @@ async fn typed_imports_bind_to_the_first_registered_unless_the_input_names_one()
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn askers_of_one_new_job_at_the_same_time_share_one_compile() {
+    let runtime = common::own_runtime(16);
+    let reg = regcenter::ServiceRegistry::new(runtime.clone());
+    let bytes: Arc<[u8]> = common::unique(&plugin("emit-flood")).into();
+    let asks: Vec<_> = (0..8)
+        .map(|_| {
+            let (reg, bytes) = (reg.clone(), bytes.clone());
+            tokio::spawn(async move { reg.runtime().prepare_job(&bytes, &reg.lookup()).await })
+        })
+        .collect();
+    let mut prepared = Vec::new();
+    for ask in asks {
+        let job = ask.await.unwrap().expect("prepared");
+        assert_eq!(job.sha256, regcenter::runtime::sha256(&bytes));
+        prepared.push(job);
+    }
+    assert_eq!(runtime.job_compiles(), 1, "eight askers, one compile");
+    let job = prepared.pop().unwrap();
+    let (items, _, outcome) = runtime.start_job(job, json!({"count": 2}).to_string(), JobLimits::default(), reg.lookup()).collect().await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+
+    // A failure is not shared as a result: each asker of a bad module tries
+    // in turn and gets the error.
+    let before = runtime.job_compiles();
+    let bad: Arc<[u8]> = Arc::from(&b"not WebAssembly at all"[..]);
+    let asks: Vec<_> = (0..3)
+        .map(|_| {
+            let (reg, bad) = (reg.clone(), bad.clone());
+            tokio::spawn(async move { reg.runtime().prepare_job(&bad, &reg.lookup()).await })
+        })
+        .collect();
+    for ask in asks {
+        let err = match ask.await.unwrap() {
+            Ok(_) => panic!("a bad module prepared"),
+            Err(e) => e,
+        };
+        assert!(matches!(err, LoadError::Invalid { .. }), "{err:?}");
+    }
+    assert_eq!(runtime.job_compiles() - before, 3);
+}
+
 #[tokio::test]
 async fn a_cold_job_runs_on_baseline_code_until_its_optimized_code_is_ready() {
     let reg = registry_with(&["hello-world"]).await;

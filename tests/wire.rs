@@ -283,6 +283,28 @@ async fn a_job_module_crosses_the_wire_once() {
     assert!(second < (bytes.len() / 10) as u64, "the second run did not: {second} bytes");
 }
 
+#[tokio::test]
+async fn concurrent_first_runs_of_a_new_module_move_and_compile_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let runtime = common::own_runtime(32);
+    let master = Master::new(master_cfg(dir.path(), "m-burst"), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(common::unique(&plugin("emit-flood")));
+    let size = job.bytes().len() as u64;
+    let sent = || reg.connection_stats("m-burst").unwrap().udp_tx.bytes;
+    let before = sent();
+    let runs: Vec<_> = (0..8).map(|i| reg.run_on_master("m-burst", &job, json!({"count": i + 1}).to_string(), JobLimits::default())).collect();
+    let results = within("8 cold jobs", futures_join(runs.into_iter().map(|j| j.collect()).collect())).await;
+    for (i, (items, outcome)) in results.into_iter().enumerate() {
+        assert_eq!(outcome, Ok(i as u64 + 1));
+        assert_eq!(items.len(), i + 1);
+    }
+    let carried = sent() - before;
+    assert!(carried > size && carried < 2 * size, "the module crossed once: {carried} bytes for a {size}-byte module");
+    assert_eq!(runtime.job_compiles(), 1, "eight first runs, one compile");
+}
+
 /// Frames that close a stream early, received and sent: (STOP_SENDING rx,
 /// RESET_STREAM rx, STOP_SENDING tx, RESET_STREAM tx).
 fn closing_frames(s: &quinn::ConnectionStats) -> (u64, u64, u64, u64) {

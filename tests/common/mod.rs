@@ -32,6 +32,13 @@ pub fn runtime() -> Runtime {
     .clone()
 }
 
+/// A runtime of the calling test's own (with the shared disk cache), for
+/// figures that other tests on the shared one would disturb.
+pub fn own_runtime(job_slots: u32) -> Runtime {
+    let cfg = RuntimeConfig { engine: EngineConfig { cache_dir: Some(cache_dir()), job_slots, ..EngineConfig::default() }, ..RuntimeConfig::default() };
+    Runtime::new(cfg).expect("runtime")
+}
+
 /// The bytes of built plugin `name`.
 pub fn plugin(name: &str) -> Vec<u8> {
     let path = regcenter::plugins::path(name);

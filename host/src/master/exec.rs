@@ -5,6 +5,7 @@
 //! job; a job is never stopped by dropping it mid-service-call.
 
 use crate::master::MasterInner;
+use crate::runtime::compiling::PrepareError;
 use crate::runtime::job::JobEvent;
 use crate::runtime::sha256;
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
@@ -182,28 +183,34 @@ async fn prepare(
     inner.cfg.admission.check(register, &sha, start.signature.as_ref()).map_err(|refusal| JobFailure::NotAdmitted { refusal })?;
     let runtime = inner.registry.runtime();
     let lookup = inner.registry.lookup();
-    if let Some(ready) = runtime.prepare_cached(&sha, &lookup) {
-        return ready.map_err(|e| JobFailure::Job { error: JobError::Rejected(e) });
-    }
-    let max = runtime.config().max_module_bytes;
-    if start.size as usize > max {
-        return Err(JobFailure::Job { error: JobError::Rejected(crate::error::LoadError::TooLarge { size: start.size as usize, max }) });
-    }
-    stream::write(send, &Message::NeedModule).await.map_err(|e| refused(e.to_string()))?;
-    state.requested_module();
-    // Input may arrive before the module; keep it for the job.
-    let bytes = loop {
-        match next_checked(reader, state).await {
-            Ok(Some(Message::Module(b))) => break b,
-            Ok(Some(m @ (Message::Input(_) | Message::InputEnd))) => early_input.push(m),
-            Ok(_) => return Err(refused("the stream ended before the module".into())),
-            Err(e) => return Err(refused(e.to_string())),
+    let rejected = |e| JobFailure::Job { error: JobError::Rejected(e) };
+    // Only the first of the jobs asking for one new module at the same time
+    // fetches it; the others wait for its compile (see runtime::compiling).
+    let fetch = move || async move {
+        let max = runtime.config().max_module_bytes;
+        if start.size as usize > max {
+            return Err(rejected(crate::error::LoadError::TooLarge { size: start.size as usize, max }));
         }
+        stream::write(send, &Message::NeedModule).await.map_err(|e| refused(e.to_string()))?;
+        state.requested_module();
+        // Input may arrive before the module; keep it for the job.
+        let bytes = loop {
+            match next_checked(reader, state).await {
+                Ok(Some(Message::Module(b))) => break b,
+                Ok(Some(m @ (Message::Input(_) | Message::InputEnd))) => early_input.push(m),
+                Ok(_) => return Err(refused("the stream ended before the module".into())),
+                Err(e) => return Err(refused(e.to_string())),
+            }
+        };
+        if bytes.len() as u64 != start.size || sha256(&bytes) != sha {
+            return Err(refused("the module does not match its announced SHA-256 and size".into()));
+        }
+        Ok(Arc::<[u8]>::from(bytes))
     };
-    if bytes.len() as u64 != start.size || sha256(&bytes) != sha {
-        return Err(refused("the module does not match its announced SHA-256 and size".into()));
-    }
-    runtime.prepare_job(&bytes, &lookup).await.map_err(|e| JobFailure::Job { error: JobError::Rejected(e) })
+    runtime.prepare_once(sha, &lookup, fetch).await.map_err(|e| match e {
+        PrepareError::Fetch(failure) => failure,
+        PrepareError::Load(e) => rejected(e),
+    })
 }
 
 /// Events batched into one write at most (then the next write starts).

@@ -9,11 +9,13 @@
 //! - [`service`]: loaded services, their instances and calls.
 //! - [`job`]: job runs, their channel, limits and cancellation.
 //! - [`tiering`]: cold jobs on baseline code, optimized in the background.
+//! - [`compiling`]: one fetch and compile per new module, however many ask.
 //! - [`proxy`]: typed service imports of jobs.
 //! - [`wasi`]: what guests get from WASI.
 //!
 //! This module never imports the transport.
 
+pub mod compiling;
 pub mod engine;
 pub mod exports;
 pub mod imports;
@@ -26,12 +28,15 @@ pub mod wasi;
 
 use crate::error::{JobError, LoadError};
 use crate::limits::{self, JobLimits};
+use compiling::{Compiled, InFlight, PrepareError};
 use engine::{EngineConfig, Engines};
 use exports::Exports;
 use job::{JobState, PreparedJob, RunningJob};
 use service::{LoadedService, ServiceLookup, ServiceSettings, ServiceState};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use wasmtime::component::types::ComponentItem;
@@ -93,6 +98,9 @@ struct Inner {
     upgrader: Option<tiering::Upgrader>,
     service_linker: Linker<ServiceState>,
     jobs: Mutex<JobCache>,
+    compiling: InFlight,
+    /// Foreground job compiles (the optimizing upgrades not counted).
+    compiles: AtomicU64,
 }
 
 /// The process's WebAssembly runtime. Cheap to clone.
@@ -156,7 +164,11 @@ impl Runtime {
             } else {
                 None
             };
-            Inner { metrics: Default::default(), engines, cfg, job_linker, baseline_linker, upgrader, service_linker, jobs: Mutex::new(JobCache::default()) }
+            Inner { metrics: Default::default(), engines, cfg, job_linker, baseline_linker, upgrader, service_linker,
+                jobs: Mutex::new(JobCache::default()),
+                compiling: InFlight::default(),
+                compiles: AtomicU64::new(0),
+            }
         });
         match failed {
             Some(e) => Err(e),
@@ -226,23 +238,72 @@ impl Runtime {
     /// services of `lookup`. Warm runs do neither compile nor link. A job
     /// seen for the first time is compiled by the baseline compiler and
     /// queued for Cranelift; its later runs use the optimized code once
-    /// that is ready.
+    /// that is ready. Callers asking for the same new job at the same time
+    /// share one compile.
     pub async fn prepare_job(&self, bytes: &[u8], lookup: &Arc<dyn ServiceLookup>) -> Result<Arc<PreparedJob>, LoadError> {
         if bytes.len() > self.inner.cfg.max_module_bytes {
             return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
         }
-        let sha = sha256(bytes);
+        let fetch = || async { Ok::<_, LoadError>(Arc::<[u8]>::from(bytes)) };
+        self.prepare_once(sha256(bytes), lookup, fetch).await.map_err(|e| match e {
+            PrepareError::Fetch(e) | PrepareError::Load(e) => e,
+        })
+    }
+
+    /// The job with hash `sha`, linked against `lookup`: from the cache, or
+    /// compiled from the bytes `fetch` returns (the caller checks them
+    /// against `sha`). Of the callers asking for one hash at the same time
+    /// only one fetches and compiles; the others wait for its code, and
+    /// when its attempt fails or is dropped the next one tries with its own
+    /// fetch (see [`compiling`]).
+    pub async fn prepare_once<E, F, Fut>(&self, sha: [u8; 32], lookup: &Arc<dyn ServiceLookup>, fetch: F) -> Result<Arc<PreparedJob>, PrepareError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Arc<[u8]>, E>>,
+    {
         if let Some(ready) = self.prepare_cached(&sha, lookup) {
-            return ready;
+            return ready.map_err(PrepareError::Load);
         }
-        let owned: Arc<[u8]> = Arc::from(bytes);
-        let (component, optimized) = self.compile_job(owned.clone()).await?;
+        let slot = self.inner.compiling.slot(&sha);
+        let compiled = slot
+            .get_or_try_init(|| async {
+                let bytes = fetch().await.map_err(PrepareError::Fetch)?;
+                self.compile_new(sha, bytes).await.map_err(PrepareError::Load)
+            })
+            .await
+            .cloned();
+        // The code is in the cache now (or the attempt failed): later askers
+        // find it there, or try afresh.
+        self.inner.compiling.forget(&sha, &slot);
+        let c = compiled?;
+        match self.prepare_cached(&sha, lookup) {
+            Some(ready) => ready,
+            // Already pushed out of a small cache by other jobs.
+            None => self.link_and_store(sha, c.component, c.run, c.optimized, lookup),
+        }
+        .map_err(PrepareError::Load)
+    }
+
+    /// Foreground job compiles so far (a job shared by many askers counts
+    /// once; the background upgrades to optimized code do not count).
+    pub fn job_compiles(&self) -> u64 {
+        self.inner.compiles.load(Ordering::Relaxed)
+    }
+
+    /// Compiles bytes not in the cache, checks the job world, and stores the
+    /// code in the cache unlinked; baseline code is queued for its upgrade.
+    async fn compile_new(&self, sha: [u8; 32], bytes: Arc<[u8]>) -> Result<Compiled, LoadError> {
+        if bytes.len() > self.inner.cfg.max_module_bytes {
+            return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
+        }
+        self.inner.compiles.fetch_add(1, Ordering::Relaxed);
+        let (component, optimized) = self.compile_job(bytes.clone()).await?;
         let run = check_job_world(&component)?;
-        let prepared = self.link_and_store(sha, component, run, optimized, lookup)?;
+        self.store_job(sha, CachedJob { component: component.clone(), run, linked: None, last_used: 0, optimized });
         if !optimized {
-            self.upgrade_later(sha, owned);
+            self.upgrade_later(sha, bytes);
         }
-        Ok(prepared)
+        Ok(Compiled { component, run, optimized })
     }
 
     /// Compiles on the baseline engine if there is one (falling back to
