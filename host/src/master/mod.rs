@@ -48,7 +48,8 @@ pub struct MasterConfig {
     pub max_jobs: u32,
     /// Handle the `register` / `remove` commands.
     pub builtin_commands: bool,
-    /// QUIC transport parameters (bidi streams are raised to at least `max_jobs`).
+    /// QUIC transport parameters; the bidi streams a register may open are
+    /// set from `max_jobs` (see [`JOB_STREAM_MARGIN`]).
     pub transport: TransportSettings,
     /// Set when `trust` is [`Trust::Insecure`]: warn on every connect.
     pub insecure: bool,
@@ -159,6 +160,12 @@ impl Link {
         let _ = self.stop.send(true);
     }
 }
+
+/// Job streams a register may open beyond the job limit: room for the busy
+/// refusals of jobs other registers' load kept it from seeing. quinn keeps
+/// state for every stream a peer may open, so the credit follows the job
+/// limit instead of a fixed 1024 (cache footprint per job, memory per link).
+pub const JOB_STREAM_MARGIN: u32 = 16;
 
 static LINK_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -311,7 +318,7 @@ impl Master {
             None => Trust::from_pem(&dir.ca_cert_pem()?)?,
         };
         let mut transport = cfg.transport;
-        transport.max_bidi_streams = transport.max_bidi_streams.max(cfg.max_jobs + 16);
+        transport.max_bidi_streams = cfg.max_jobs.saturating_add(JOB_STREAM_MARGIN);
         let client = tls::client_config(&trust, transport)?;
         let mut cfg = cfg;
         cfg.insecure = matches!(trust, Trust::Insecure);

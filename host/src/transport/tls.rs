@@ -79,7 +79,7 @@ pub fn provider() -> Arc<CryptoProvider> {
 #[derive(Clone, Copy, Debug)]
 pub struct TransportSettings {
     /// Bidirectional streams the peer may open at once (the register opens
-    /// one per job, so a master sets this to at least its job limit).
+    /// one per job, so a master sets this from its job limit).
     pub max_bidi_streams: u32,
     /// A silent peer is dropped after this long.
     pub idle_timeout: Duration,
