@@ -123,3 +123,64 @@ fn the_demo_joins_and_leaves_register_b_and_exits_zero() {
     assert!(text.contains("[B] demo-master: done (2 items)"), "{text}");
     assert!(text.contains("summary: A ran"), "{text}");
 }
+
+/// Whether process `pid` has ended (gone, or a zombie not yet reaped).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()) == Some("Z"),
+        Err(_) => true,
+    }
+}
+
+#[tokio::test]
+async fn a_server_bound_to_its_parent_ends_when_the_parent_is_killed() {
+    // As the bench starts its register and floor servers: a shell stands in
+    // for the bench, starts a register bound to itself, and is then killed
+    // outright, with no chance to kill its child.
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!("{}=$$ \"$0\" register --listen 127.0.0.1:0 --data-dir \"$1\" & echo \"pid $!\"; wait", regcenter::parent::EXIT_WITH_PARENT);
+    let shell = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_regcenter")])
+        .arg(dir.path())
+        .env("REGCENTER_CACHE_DIR", common::cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let mut shell = Killed(shell);
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = shell.0.stdout.take().unwrap();
+    // The register writes to the same pipe: it reaches its end only when
+    // the register is gone too.
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let (mut pid, mut listening) = (None, false);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while pid.is_none() || !listening {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).expect("the register's pid and address");
+        if let Some(p) = line.strip_prefix("pid ") {
+            pid = p.trim().parse::<u32>().ok();
+        }
+        listening |= line.starts_with("register listening on");
+    }
+    let pid = pid.unwrap();
+    assert!(!ended(pid), "the register runs");
+
+    shell.0.kill().expect("SIGKILL the shell");
+    let _ = shell.0.wait();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !ended(pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gone = ended(pid);
+    if !gone {
+        // Clean up what the test started before failing.
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    assert!(gone, "the register outlived the process that started it");
+    reader.join().unwrap();
+}

@@ -26,6 +26,7 @@
 //! - [`ops`]: the operator commands (`masters`, `services`, `run`, `call`, `tell`, `token`).
 //! - [`demo`]: the seed's demo timeline (examples and `regcenter demo`).
 //! - [`bench`]: `regcenter bench`: figures against a floor measured in the same run.
+//! - [`parent`]: child processes (the bench's servers) that end with their parent.
 //!
 //! The wire protocol (sans IO) is the `regcenter-protocol` crate, re-exported
 //! as [`protocol`].
@@ -45,6 +46,7 @@ pub mod master;
 pub mod metrics;
 pub mod node;
 pub mod ops;
+pub mod parent;
 pub mod plugins;
 pub mod register;
 pub mod registry;

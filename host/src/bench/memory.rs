@@ -25,7 +25,8 @@ const STARTUP_SETTLE: Duration = Duration::from_millis(500);
 /// What the floor server prints first.
 const FLOOR_LISTENING: &str = "quic floor listening on ";
 
-/// A server child process, killed (by its own PID) when dropped.
+/// A server child process, killed (by its own PID) when dropped, and by the
+/// kernel when this process ends first (see [`crate::parent`]).
 pub struct ServerProcess {
     child: Child,
     /// Where it listens.
@@ -38,7 +39,7 @@ impl ServerProcess {
     /// drained), and lets it settle before its baseline RSS is read.
     pub async fn start(args: &[&std::ffi::OsStr], prefix: &str) -> Result<Self, BenchError> {
         let exe = std::env::current_exe().map_err(|e| BenchError(e.to_string()))?;
-        let mut child = Command::new(exe)
+        let mut child = crate::parent::bind_to_this_process(&mut Command::new(exe))
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

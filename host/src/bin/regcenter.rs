@@ -428,6 +428,10 @@ fn apply_config() -> Result<()> {
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    if let Err(e) = regcenter::parent::follow_parent_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     if let Err(e) = apply_config() {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
