@@ -305,6 +305,25 @@ async fn concurrent_first_runs_of_a_new_module_move_and_compile_it_once() {
     assert_eq!(runtime.job_compiles(), 1, "eight first runs, one compile");
 }
 
+#[tokio::test]
+async fn first_runs_of_a_new_module_read_one_after_another_in_reverse_all_complete() {
+    // The register moves a job's stream only while its requester reads it:
+    // the first job's module transfer waits until that job is read. The
+    // second job, read first, must not wait on it for good.
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let runtime = common::own_runtime(8);
+    let master = Master::new(master_cfg(dir.path(), "m-order"), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
+    connected(&reg, &master, reg.local_addr().port()).await;
+    let job = JobModule::new(common::unique(&plugin("emit-flood")));
+    let first = reg.run_on_master("m-order", &job, json!({"count": 1}).to_string(), JobLimits::default());
+    let second = reg.run_on_master("m-order", &job, json!({"count": 2}).to_string(), JobLimits::default());
+    let (items, outcome) = within("the second job, read first", second.collect()).await;
+    assert_eq!((items.len(), outcome), (2, Ok(2)));
+    let (items, outcome) = within("the first job, read second", first.collect()).await;
+    assert_eq!((items.len(), outcome), (1, Ok(1)));
+}
+
 /// Frames that close a stream early, received and sent: (STOP_SENDING rx,
 /// RESET_STREAM rx, STOP_SENDING tx, RESET_STREAM tx).
 fn closing_frames(s: &quinn::ConnectionStats) -> (u64, u64, u64, u64) {

@@ -4,11 +4,26 @@
 //! fetching the bytes and compiling them: the first asker fetches; when its
 //! fetch or compile fails, or it is cancelled, the next waiter tries with
 //! its own fetch. An entry lives only while someone is at it.
+//!
+//! A waiter does not wait for another's fetch forever: where the bytes come
+//! from a register that moves a job's stream only while its requester reads
+//! it, a requester reading its jobs one after another would otherwise wait
+//! on a fetch that waits on it. After [`FETCH_PATIENCE`] without the bytes
+//! a waiter fetches and compiles on its own; a compile under way (bytes in
+//! hand) is always waited for.
 
+use crate::error::LoadError;
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::OnceCell;
 use wasmtime::component::{Component, ComponentExportIndex};
+
+/// How long an asker waits for another asker's fetch of the module's bytes
+/// before fetching them itself.
+pub const FETCH_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A job's compiled code, as its compile left it (before linking).
 #[derive(Clone)]
@@ -20,8 +35,16 @@ pub struct Compiled {
     pub optimized: bool,
 }
 
-/// What one compile attempt is shared through.
-pub type Slot = Arc<OnceCell<Compiled>>;
+/// One module's compile, shared by the askers of its hash.
+#[derive(Default)]
+pub struct Attempt {
+    code: OnceCell<Compiled>,
+    /// The current attempt has its bytes (only its compile is left).
+    fetched: AtomicBool,
+}
+
+/// What one compile is shared through.
+pub type Slot = Arc<Attempt>;
 
 /// The compiles under way, by module hash.
 #[derive(Default)]
@@ -59,7 +82,50 @@ pub enum PrepareError<E> {
     /// The fetch of the module's bytes failed.
     Fetch(E),
     /// The bytes did not compile or link.
-    Load(crate::error::LoadError),
+    Load(LoadError),
+}
+
+/// The code of `slot`'s module: the one another asker compiled, or this
+/// asker's, from `fetch` then `compile`, when no one else is at it, when the
+/// attempt before failed or was dropped, or when another's fetch takes over
+/// [`FETCH_PATIENCE`] (then beside it, outside the slot).
+pub async fn shared<E, F, Fut, C, CFut>(slot: &Attempt, fetch: F, compile: C) -> Result<Compiled, PrepareError<E>>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Arc<[u8]>, E>>,
+    C: FnOnce(Arc<[u8]>) -> CFut,
+    CFut: Future<Output = Result<Compiled, LoadError>>,
+{
+    // Used by exactly one of the two ways below.
+    let parts = Mutex::new(Some((fetch, compile)));
+    let take = || parts.lock().ok().and_then(|mut p| p.take()).ok_or_else(|| PrepareError::Load(LoadError::Instantiate { message: "job compile asked twice".into() }));
+    let mine = AtomicBool::new(false);
+    let in_slot = slot.code.get_or_try_init(|| async {
+        mine.store(true, Ordering::Release);
+        let (fetch, compile) = take()?;
+        let bytes = fetch().await.map_err(PrepareError::Fetch)?;
+        slot.fetched.store(true, Ordering::Release);
+        let compiled = compile(bytes).await;
+        if compiled.is_err() {
+            // The next asker's attempt starts without bytes.
+            slot.fetched.store(false, Ordering::Release);
+        }
+        compiled.map_err(PrepareError::Load)
+    });
+    let patience = async {
+        tokio::time::sleep(FETCH_PATIENCE).await;
+        if mine.load(Ordering::Acquire) || slot.fetched.load(Ordering::Acquire) {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        code = in_slot => code.cloned(),
+        () = patience => {
+            let (fetch, compile) = take()?;
+            let bytes = fetch().await.map_err(PrepareError::Fetch)?;
+            compile(bytes).await.map_err(PrepareError::Load)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -255,7 +255,8 @@ impl Runtime {
     /// against `sha`). Of the callers asking for one hash at the same time
     /// only one fetches and compiles; the others wait for its code, and
     /// when its attempt fails or is dropped the next one tries with its own
-    /// fetch (see [`compiling`]).
+    /// fetch; a fetch that takes longer than [`compiling::FETCH_PATIENCE`]
+    /// is not waited for (see [`compiling`]).
     pub async fn prepare_once<E, F, Fut>(&self, sha: [u8; 32], lookup: &Arc<dyn ServiceLookup>, fetch: F) -> Result<Arc<PreparedJob>, PrepareError<E>>
     where
         F: FnOnce() -> Fut,
@@ -265,13 +266,7 @@ impl Runtime {
             return ready.map_err(PrepareError::Load);
         }
         let slot = self.inner.compiling.slot(&sha);
-        let compiled = slot
-            .get_or_try_init(|| async {
-                let bytes = fetch().await.map_err(PrepareError::Fetch)?;
-                self.compile_new(sha, bytes).await.map_err(PrepareError::Load)
-            })
-            .await
-            .cloned();
+        let compiled = compiling::shared(&slot, fetch, |bytes| self.compile_new(sha, bytes)).await;
         // The code is in the cache now (or the attempt failed): later askers
         // find it there, or try afresh.
         self.inner.compiling.forget(&sha, &slot);
