@@ -381,10 +381,17 @@ impl Runtime {
         cache.entries.get(sha).map(|e| (e.component.clone(), e.run, e.optimized))
     }
 
+    /// Caches `entry`, except over optimized code with baseline code: the
+    /// background upgrade may have installed it while the baseline code was
+    /// being linked, and is not queued again.
     fn store_job(&self, sha: [u8; 32], mut entry: CachedJob) {
         let Ok(mut cache) = self.inner.jobs.lock() else { return };
         cache.clock += 1;
         entry.last_used = cache.clock;
+        if let Some(held) = cache.entries.get_mut(&sha).filter(|held| held.optimized && !entry.optimized) {
+            held.last_used = entry.last_used;
+            return;
+        }
         cache.entries.insert(sha, entry);
         while cache.entries.len() > self.inner.cfg.job_cache_entries.max(1) {
             let oldest = cache.entries.iter().min_by_key(|(_, e)| e.last_used).map(|(k, _)| *k);
@@ -500,7 +507,29 @@ fn unsatisfied(component: &Component, engine: &wasmtime::Engine, e: wasmtime::Er
 
 #[cfg(test)]
 mod tests {
-    use super::{hex, unhex};
+    use super::*;
+
+    #[tokio::test]
+    async fn baseline_code_linked_after_its_upgrade_leaves_the_optimized_code_cached() {
+        let engine = EngineConfig { cache_dir: None, job_slots: 4, ..EngineConfig::default() };
+        let runtime = Runtime::new(RuntimeConfig { engine, ..RuntimeConfig::default() }).unwrap();
+        let lookup = crate::ServiceRegistry::new(runtime.clone()).lookup();
+        let bytes: Arc<[u8]> = std::fs::read(crate::plugins::path("emit-flood")).expect("built plugin").into();
+        let sha = sha256(&bytes);
+        // Compiled on baseline code, cached unlinked, its upgrade queued.
+        let baseline = runtime.compile_new(sha, bytes).await.unwrap();
+        assert!(!baseline.optimized);
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while runtime.job_is_optimized(&sha) != Some(true) {
+            assert!(std::time::Instant::now() < deadline, "the upgrade never came");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A link of the baseline code that started before the upgrade landed.
+        let late = runtime.link_and_store(sha, baseline.component, baseline.run, false, &lookup).unwrap();
+        assert!(!late.optimized, "the late link still runs what it linked");
+        assert_eq!(runtime.job_is_optimized(&sha), Some(true), "the upgrade stays");
+        assert!(runtime.prepare_cached(&sha, &lookup).unwrap().unwrap().optimized);
+    }
 
     #[test]
     fn hex_is_lowercase_and_round_trips_through_unhex() {
