@@ -85,6 +85,28 @@ pub enum PrepareError<E> {
     Load(LoadError),
 }
 
+/// Marks an attempt as past its fetch; a failed or dropped compile clears
+/// the mark, so the next asker's fetch is waited for with patience again.
+struct FetchedMark<'a> {
+    flag: &'a AtomicBool,
+    keep: bool,
+}
+
+impl<'a> FetchedMark<'a> {
+    fn set(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Release);
+        Self { flag, keep: false }
+    }
+}
+
+impl Drop for FetchedMark<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.flag.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// The code of `slot`'s module: the one another asker compiled, or this
 /// asker's, from `fetch` then `compile`, when no one else is at it, when the
 /// attempt before failed or was dropped, or when another's fetch takes over
@@ -104,12 +126,9 @@ where
         mine.store(true, Ordering::Release);
         let (fetch, compile) = take()?;
         let bytes = fetch().await.map_err(PrepareError::Fetch)?;
-        slot.fetched.store(true, Ordering::Release);
+        let mut mark = FetchedMark::set(&slot.fetched);
         let compiled = compile(bytes).await;
-        if compiled.is_err() {
-            // The next asker's attempt starts without bytes.
-            slot.fetched.store(false, Ordering::Release);
-        }
+        mark.keep = compiled.is_ok();
         compiled.map_err(PrepareError::Load)
     });
     let patience = async {
