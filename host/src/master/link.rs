@@ -111,6 +111,9 @@ async fn connect_and_serve(inner: &Arc<MasterInner>, key: &str, serial: u64, hos
         Ok(s) => s,
         Err(e) => return Ended::Retry(e.to_string()),
     };
+    // Watched from before the hello takes its service list: a change from
+    // here on (even before the welcome) is announced once the session runs.
+    let changes = (inner.announce.subscribe(), inner.registry.changes());
     let hello = Message::Hello(Hello {
         version: PROTOCOL_VERSION,
         token: inner.token.clone(),
@@ -150,7 +153,7 @@ async fn connect_and_serve(inner: &Arc<MasterInner>, key: &str, serial: u64, hos
         }
         Err(_) => return Ended::Retry("no answer to hello".into()),
     }
-    let reason = serve(inner, key, &conn, &mut send, &mut reader, &mut state).await;
+    let reason = serve(inner, key, &conn, &mut send, &mut reader, &mut state, changes).await;
     inner.emit(MasterEvent::Close { register: key.to_string(), reason });
     Ended::Closed
 }
@@ -162,10 +165,9 @@ async fn serve(
     send: &mut quinn::SendStream,
     reader: &mut MessageReader,
     state: &mut MasterControl,
+    changes: (watch::Receiver<u64>, watch::Receiver<u64>),
 ) -> String {
-    let mut announce = inner.announce.subscribe();
-    let mut services = inner.registry.changes();
-    services.mark_unchanged();
+    let (mut announce, mut services) = changes;
     let metrics = inner.registry.runtime().metrics().clone();
     let mut sent_version = u64::MAX;
     let mut stats_tick = tokio::time::interval(STATS_INTERVAL);
