@@ -244,9 +244,38 @@ async fn a_warm_job_is_neither_recompiled_nor_relinked() {
     assert!(reg.runtime().has_job(&a.sha256));
     // A change of services relinks (new generation) but keeps the compiled code.
     reg.register("user-service", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    // greet calls its services by name: its link does not depend on them,
+    // so a change of services keeps it.
     let c = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
-    assert!(!Arc::ptr_eq(&a, &c));
-    assert!(c.generation > a.generation);
+    assert!(Arc::ptr_eq(&a, &c));
+    // A job with a typed import is relinked by a change of services (new
+    // generation), keeping its compiled code.
+    let typed = plugin("typed-users");
+    let d = reg.runtime().prepare_job(&typed, &lookup).await.unwrap();
+    reg.register("list-users-host", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    let e = reg.runtime().prepare_job(&typed, &lookup).await.unwrap();
+    assert!(!Arc::ptr_eq(&d, &e));
+    assert!(e.generation > d.generation);
+}
+
+#[tokio::test]
+async fn a_job_linked_against_one_registry_is_never_run_against_another_on_the_same_runtime() {
+    // Two registries on one runtime, each with its own user-service, their
+    // service-set generations equal in count (one registration each).
+    let (a, b) = (common::registry(), common::registry());
+    for reg in [&a, &b] {
+        reg.register("user-service", plugin("user-service"), ServiceOptions::default()).await.unwrap();
+    }
+    b.execute("user-service", "createUser", &json!({"name": "OnlyInB", "email": "b@x"})).await.unwrap();
+    let typed = plugin("typed-users");
+    let on_a = a.runtime().prepare_job(&typed, &a.lookup()).await.unwrap();
+    let on_b = b.runtime().prepare_job(&typed, &b.lookup()).await.unwrap();
+    assert!(!Arc::ptr_eq(&on_a, &on_b), "b got a's link");
+    assert_ne!(on_a.generation, on_b.generation);
+    // The typed call reaches b's service: its list has b's extra user.
+    let (items, outcome) = run(&b, "typed-users", json!({"name": "Carol", "email": "carol@example.com"}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(5), "{items:?}");
+    assert!(items.iter().any(|i| i.as_str().is_some_and(|s| s.contains("OnlyInB"))), "{items:?}");
 }
 
 #[tokio::test]
@@ -327,7 +356,9 @@ async fn askers_of_one_new_job_at_the_same_time_share_one_compile() {
 async fn a_cold_job_runs_on_baseline_code_until_its_optimized_code_is_ready() {
     let reg = registry_with(&["hello-world"]).await;
     let (runtime, lookup) = (reg.runtime().clone(), reg.lookup());
-    let bytes = plugin("greet");
+    // Unique bytes: other tests on this shared runtime run greet too, and
+    // may have had it upgraded already.
+    let bytes = common::unique(&plugin("greet"));
     let sha = regcenter::runtime::sha256(&bytes);
     let input = json!({"name": "Tier"}).to_string();
     let run_prepared = |job| {

@@ -50,10 +50,21 @@ struct Inner {
     changes: tokio::sync::watch::Sender<u64>,
 }
 
+/// Generations are numbered across every registry of the process: runtimes
+/// may be shared by registries, and a job linked against one registry's
+/// services (its typed imports bound to them) must never be taken for
+/// another's because their counters happen to agree.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::AcqRel) + 1
+}
+
 impl Inner {
     /// Records a change of the service set (relinks jobs, re-announces).
     fn changed(&self) {
-        let g = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let g = next_generation();
+        self.generation.fetch_max(g, Ordering::AcqRel);
         self.changes.send_replace(g);
     }
 }
@@ -126,13 +137,14 @@ impl ServiceLookup for Inner {
 impl ServiceRegistry {
     /// An empty registry on `runtime`.
     pub fn new(runtime: Runtime) -> Self {
+        let generation = next_generation();
         Self {
             inner: Arc::new(Inner {
                 runtime,
                 services: RwLock::new(Vec::new()),
-                generation: AtomicU64::new(1),
+                generation: AtomicU64::new(generation),
                 next_id: AtomicU64::new(1),
-                changes: tokio::sync::watch::channel(1).0,
+                changes: tokio::sync::watch::channel(generation).0,
             }),
         }
     }

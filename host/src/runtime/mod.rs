@@ -373,7 +373,8 @@ impl Runtime {
         let now = cache.clock;
         let entry = cache.entries.get_mut(sha)?;
         entry.last_used = now;
-        entry.linked.as_ref().filter(|p| p.generation == generation).cloned()
+        // A job with no typed imports links the same against any services.
+        entry.linked.as_ref().filter(|p| p.generation == generation || p.typed_imports.is_empty()).cloned()
     }
 
     fn lookup_component(&self, sha: &[u8; 32]) -> Option<(Component, wasmtime::component::ComponentExportIndex, bool)> {

@@ -32,7 +32,8 @@ pub trait ServiceLookup: Send + Sync + 'static {
     fn providers(&self, import: &str) -> Vec<(Arc<LoadedService>, usize)>;
     /// Every service.
     fn list(&self) -> Vec<ServiceInfo>;
-    /// Changes whenever the set of services changes (links are cached by it).
+    /// Changes whenever the set of services changes (links are cached by
+    /// it); unique in the process, so it also names the lookup.
     fn generation(&self) -> u64;
 }
 
