@@ -71,7 +71,8 @@ impl InFlight {
     }
 
     /// Compiles under way.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.0.lock().map(|m| m.len()).unwrap_or(0)
     }
 }

@@ -270,11 +270,11 @@ impl Runtime {
         // The code is in the cache now (or the attempt failed): later askers
         // find it there, or try afresh.
         self.inner.compiling.forget(&sha, &slot);
-        let c = compiled?;
+        let code = compiled?;
         match self.prepare_cached(&sha, lookup) {
             Some(ready) => ready,
             // Already pushed out of a small cache by other jobs.
-            None => self.link_and_store(sha, c.component, c.run, c.optimized, lookup),
+            None => self.link_and_store(sha, code, lookup),
         }
         .map_err(PrepareError::Load)
     }
@@ -287,10 +287,8 @@ impl Runtime {
 
     /// Compiles bytes not in the cache, checks the job world, and stores the
     /// code in the cache unlinked; baseline code is queued for its upgrade.
+    /// (The compile itself refuses bytes over the size limit.)
     async fn compile_new(&self, sha: [u8; 32], bytes: Arc<[u8]>) -> Result<Compiled, LoadError> {
-        if bytes.len() > self.inner.cfg.max_module_bytes {
-            return Err(LoadError::TooLarge { size: bytes.len(), max: self.inner.cfg.max_module_bytes });
-        }
         self.inner.compiles.fetch_add(1, Ordering::Relaxed);
         let (component, optimized) = self.compile_job(bytes.clone()).await?;
         let run = check_job_world(&component)?;
@@ -347,18 +345,12 @@ impl Runtime {
         if let Some(hit) = self.cached_job(sha, lookup.generation()) {
             return Some(Ok(hit));
         }
-        let (component, run, optimized) = self.lookup_component(sha)?;
-        Some(self.link_and_store(*sha, component, run, optimized, lookup))
+        let code = self.lookup_component(sha)?;
+        Some(self.link_and_store(*sha, code, lookup))
     }
 
-    fn link_and_store(
-        &self,
-        sha: [u8; 32],
-        component: Component,
-        run: wasmtime::component::ComponentExportIndex,
-        optimized: bool,
-        lookup: &Arc<dyn ServiceLookup>,
-    ) -> Result<Arc<PreparedJob>, LoadError> {
+    fn link_and_store(&self, sha: [u8; 32], code: Compiled, lookup: &Arc<dyn ServiceLookup>) -> Result<Arc<PreparedJob>, LoadError> {
+        let Compiled { component, run, optimized } = code;
         let generation = lookup.generation();
         let (pre, typed_imports) = self.link_job(&component, lookup.as_ref())?;
         let label = Arc::from(format!("job-{}", hex(&sha[..6])));
@@ -377,9 +369,9 @@ impl Runtime {
         entry.linked.as_ref().filter(|p| p.generation == generation || p.typed_imports.is_empty()).cloned()
     }
 
-    fn lookup_component(&self, sha: &[u8; 32]) -> Option<(Component, wasmtime::component::ComponentExportIndex, bool)> {
+    fn lookup_component(&self, sha: &[u8; 32]) -> Option<Compiled> {
         let cache = self.inner.jobs.lock().ok()?;
-        cache.entries.get(sha).map(|e| (e.component.clone(), e.run, e.optimized))
+        cache.entries.get(sha).map(|e| Compiled { component: e.component.clone(), run: e.run, optimized: e.optimized })
     }
 
     /// Caches `entry`, except over optimized code with baseline code: the
@@ -526,7 +518,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         // A link of the baseline code that started before the upgrade landed.
-        let late = runtime.link_and_store(sha, baseline.component, baseline.run, false, &lookup).unwrap();
+        let late = runtime.link_and_store(sha, baseline, &lookup).unwrap();
         assert!(!late.optimized, "the late link still runs what it linked");
         assert_eq!(runtime.job_is_optimized(&sha), Some(true), "the upgrade stays");
         assert!(runtime.prepare_cached(&sha, &lookup).unwrap().unwrap().optimized);
