@@ -93,6 +93,23 @@ fn the_split_bench_measures_jobs_and_floors_across_two_nodes() {
 }
 
 #[test]
+fn the_fanout_and_throughput_benches_measure_jobs_next_to_bare_quic_floors() {
+    let out = regcenter(&["bench", "--quick", "--only", "fanout,throughput", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    // Every master count has a job figure, a floor figure and their ratio.
+    for n in ["1", "32", "100"] {
+        for key in ["fanout_p50_ms", "fanout_floor_p50_ms", "fanout_ratio"] {
+            assert!(r[key][n].as_f64().is_some_and(|v| v > 0.0), "{key}[{n}]: {}", r[key]);
+        }
+    }
+    for key in ["throughput_jobs_per_s", "throughput_floor_per_s", "throughput_ratio"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {}", r[key]);
+    }
+    assert!(r.get("job_rtt_1hop_p50_us").is_none(), "only the fan-out and throughput sections ran");
+}
+
+#[test]
 fn the_memory_bench_measures_the_register_and_a_bare_quic_floor_in_their_own_processes() {
     let out = regcenter(&["bench", "--quick", "--only", "memory", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

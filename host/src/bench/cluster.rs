@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 pub const MAIN: &str = "bench-0";
 
 /// bench-0's job limit: above the throughput section's jobs in flight.
-const THROUGHPUT_MAX_JOBS: u32 = 8192;
+pub const THROUGHPUT_MAX_JOBS: u32 = 8192;
 
 /// Register, masters and the shared job runtime of the masters.
 pub struct Cluster {

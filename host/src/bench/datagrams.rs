@@ -38,6 +38,7 @@ fn parse(snmp: &str) -> Option<UdpCounters> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PerOp {
     datagrams: u64,
+    drops: u64,
     ops: u64,
     unreadable: bool,
 }
@@ -49,7 +50,9 @@ impl PerOp {
         let out = batch.await;
         match (before, UdpCounters::now()) {
             (Some(b), Some(a)) => {
-                self.datagrams += a.since(b).out;
+                let d = a.since(b);
+                self.datagrams += d.out;
+                self.drops += d.rcvbuf_drops;
                 self.ops += ops as u64;
             }
             _ => self.unreadable = true,
@@ -60,6 +63,12 @@ impl PerOp {
     /// Datagrams per operation (rounded to 0.01); `None` without counters.
     pub fn per_op(&self) -> Option<f64> {
         (!self.unreadable && self.ops > 0).then(|| (self.datagrams as f64 / self.ops as f64 * 100.0).round() / 100.0)
+    }
+
+    /// Datagrams the kernel dropped for a full receive buffer during the
+    /// batches; `None` without counters.
+    pub fn rcvbuf_drops(&self) -> Option<u64> {
+        (!self.unreadable && self.ops > 0).then_some(self.drops)
     }
 }
 

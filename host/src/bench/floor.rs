@@ -33,18 +33,37 @@ fn serve_echo(ep: quinn::Endpoint) {
     tokio::spawn(async move {
         while let Some(inc) = ep.accept().await {
             tokio::spawn(async move {
-                let Ok(conn) = inc.await else { return };
-                while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                    tokio::spawn(async move {
-                        if let Ok(data) = recv.read_to_end(64 << 10).await {
-                            let _ = send.write_all(&data).await;
-                            let _ = send.finish();
-                        }
-                    });
+                if let Ok(conn) = inc.await {
+                    echo_streams(conn).await;
                 }
             });
         }
     });
+}
+
+/// Echoes every stream the peer opens on `conn`, each in a task of its own.
+pub async fn echo_streams(conn: quinn::Connection) {
+    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        tokio::spawn(async move {
+            if let Ok(data) = recv.read_to_end(64 << 10).await {
+                let _ = send.write_all(&data).await;
+                let _ = send.finish();
+            }
+        });
+    }
+}
+
+/// One exchange on a new stream of `conn`: send [`ECHO_BYTES`], finish,
+/// read the echo to its end and check its length.
+pub async fn exchange(conn: &quinn::Connection) -> Result<(), String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&[7u8; ECHO_BYTES]).await.map_err(|e| e.to_string())?;
+    send.finish().map_err(|e| e.to_string())?;
+    let back = recv.read_to_end(64 << 10).await.map_err(|e| e.to_string())?;
+    if back.len() != ECHO_BYTES {
+        return Err(format!("echo returned {} bytes, sent {ECHO_BYTES}", back.len()));
+    }
+    Ok(())
 }
 
 /// Forwards every stream to a new stream on `upstream` and the answer back.
@@ -104,14 +123,7 @@ impl Floor {
     pub async fn round_trip(&self, hops: u8) -> Result<Duration, String> {
         let conn = if hops == 1 { &self.direct } else { &self.relayed };
         let t0 = std::time::Instant::now();
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-        send.write_all(&[7u8; ECHO_BYTES]).await.map_err(|e| e.to_string())?;
-        send.finish().map_err(|e| e.to_string())?;
-        let back = recv.read_to_end(64 << 10).await.map_err(|e| e.to_string())?;
-        let dt = t0.elapsed();
-        if back.len() != ECHO_BYTES {
-            return Err(format!("echo returned {} bytes, sent {ECHO_BYTES}", back.len()));
-        }
-        Ok(dt)
+        exchange(conn).await?;
+        Ok(t0.elapsed())
     }
 }

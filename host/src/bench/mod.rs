@@ -7,7 +7,9 @@
 //! thread wake-ups. Only the memory figures run their servers in processes
 //! of their own (this binary's `register` command, and a bare quinn server
 //! as their floor), to read their RSS. Floor and job samples are taken in
-//! alternating batches.
+//! alternating batches. Round trips have a bare quinn echo and relay as
+//! their floor ([`floor`]); fan-out and throughput a bare quinn server
+//! echoing through as many bare clients ([`spread`]).
 
 mod cluster;
 mod datagrams;
@@ -15,14 +17,16 @@ mod floor;
 pub mod memory;
 mod samples;
 mod side;
+mod spread;
 
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
 use cluster::Cluster;
-use datagrams::{PerOp, UdpCounters};
+use datagrams::PerOp;
 use floor::Floor;
 use samples::Samples;
 use side::MasterSide;
+use spread::SpreadFloor;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -147,6 +151,11 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     let cluster = Cluster::start(&scratch.0, max_masters + 64, side).await?;
     let floor = Floor::start(&dir, cluster.side()).await.map_err(err("floor"))?;
     let operator = cluster.operator().await?;
+    // The fan-out and throughput floor; its first client stands for bench-0.
+    let mut spread = SpreadFloor::start(&dir)?;
+    if opts.wants("throughput") || opts.wants("fanout") {
+        spread.grow(cluster.side(), 1, cluster::THROUGHPUT_MAX_JOBS).await?;
+    }
 
     if opts.wants("rtt") {
         progress("round trips: floor and jobs in alternating batches");
@@ -220,14 +229,30 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         progress("throughput");
         // Alone (`--only throughput`) the module would still be on baseline code.
         warm_job(&cluster, &call_service, &call_input).await?;
-        let before = UdpCounters::now();
-        let (elapsed, done) = cluster.throughput(&call_service, &call_input, plan.throughput_jobs, plan.in_flight).await?;
-        if let (Some(b), Some(a)) = (before, UdpCounters::now()) {
-            let d = a.since(b);
-            r.insert("throughput_udp_datagrams_per_job".into(), json!((d.out as f64 / done.max(1) as f64 * 100.0).round() / 100.0));
-            r.insert("throughput_udp_rcvbuf_drops".into(), json!(d.rcvbuf_drops));
+        spread.throughput(plan.in_flight, plan.in_flight).await?; // warm the floor's connection
+        // Floor and jobs in alternating halves.
+        let half = plan.throughput_jobs / 2;
+        let (mut floor_time, mut floor_done, mut job_time, mut job_done) = (Duration::ZERO, 0, Duration::ZERO, 0);
+        // UDP datagrams of each kind's halves, and receive-buffer drops of the jobs'.
+        let (mut d_floor, mut d_jobs) = (PerOp::default(), PerOp::default());
+        for _ in 0..2 {
+            let (t, n) = d_floor.batch(half, spread.throughput(half, plan.in_flight)).await?;
+            (floor_time, floor_done) = (floor_time + t, floor_done + n);
+            let (t, n) = d_jobs.batch(half, cluster.throughput(&call_service, &call_input, half, plan.in_flight)).await?;
+            (job_time, job_done) = (job_time + t, job_done + n);
         }
-        r.insert("throughput_jobs_per_s".into(), json!((done as f64 / elapsed.as_secs_f64()).round()));
+        for (key, d) in [("throughput_udp_datagrams_per_job", &d_jobs), ("throughput_floor_udp_datagrams_per_echo", &d_floor)] {
+            if let Some(v) = d.per_op() {
+                r.insert(key.into(), json!(v));
+            }
+        }
+        if let Some(drops) = d_jobs.rcvbuf_drops() {
+            r.insert("throughput_udp_rcvbuf_drops".into(), json!(drops));
+        }
+        let (jobs_per_s, floor_per_s) = (per_s(job_done, job_time), per_s(floor_done, floor_time));
+        r.insert("throughput_jobs_per_s".into(), json!(jobs_per_s));
+        r.insert("throughput_floor_per_s".into(), json!(floor_per_s));
+        r.insert("throughput_ratio".into(), json!(ratio(floor_per_s, jobs_per_s)));
         r.insert("throughput_in_flight".into(), json!(plan.in_flight));
     }
 
@@ -253,19 +278,27 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
 
     if opts.wants("fanout") {
         progress("fan-out");
-        let mut fanout = Map::new();
+        let (mut fanout, mut fanout_floor, mut fanout_ratio) = (Map::new(), Map::new(), Map::new());
         for &n in &plan.fanout {
             cluster.grow_masters(n).await?;
-            let mut s = Samples::default();
+            spread.grow(cluster.side(), n, crate::master::MasterConfig::new(&scratch.0).max_jobs).await?;
+            let (mut s, mut f) = (Samples::default(), Samples::default());
             cluster.fanout(&emit_one, n).await?; // warm the new masters
             cluster.wait_optimized(&emit_one).await?;
             cluster.fanout(&emit_one, n).await?; // link the optimized code
+            spread.fanout(n).await?;
+            // Floor and job samples alternate.
             for _ in 0..plan.fanout_samples {
+                f.timed(spread.fanout(n)).await?;
                 s.timed(cluster.fanout(&emit_one, n)).await?;
             }
             fanout.insert(n.to_string(), json!(s.p50_ms()));
+            fanout_floor.insert(n.to_string(), json!(f.p50_ms()));
+            fanout_ratio.insert(n.to_string(), json!(ratio(s.p50_ms(), f.p50_ms())));
         }
         r.insert("fanout_p50_ms".into(), Value::Object(fanout));
+        r.insert("fanout_floor_p50_ms".into(), Value::Object(fanout_floor));
+        r.insert("fanout_ratio".into(), Value::Object(fanout_ratio));
     }
     if opts.wants("memory") {
         progress("register memory per master");
@@ -285,6 +318,7 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         }
     }
     drop(operator);
+    spread.close();
     cluster.close();
     r.insert("bench_seconds".into(), json!((started.elapsed().as_secs_f64() * 10.0).round() / 10.0));
     Ok(r)
@@ -296,6 +330,11 @@ async fn warm_job(cluster: &Cluster, module: &JobModule, input: &str) -> Result<
     cluster.job_1hop(module, input).await?;
     cluster.wait_optimized(module).await?;
     cluster.job_1hop(module, input).await
+}
+
+/// Operations per second, rounded.
+fn per_s(done: usize, elapsed: Duration) -> f64 {
+    (done as f64 / elapsed.as_secs_f64().max(1e-9)).round()
 }
 
 /// `a / b` to two decimals (0 when there is no floor).
