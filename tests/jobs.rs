@@ -467,6 +467,29 @@ async fn a_job_whose_handle_is_dropped_at_its_last_event_returns_its_pool_slot()
     }
 }
 
+#[tokio::test]
+async fn a_job_whose_last_event_was_taken_without_waiting_drops_its_store_with_its_handle() {
+    // The master reads a short job's first event with `next` and the rest,
+    // its done included, with `try_next`. Dropping the handle then must drop
+    // the Store at once, not in a task queued behind every other: the Store
+    // holds a clone of the lookup, so the count shows where it is.
+    let reg = registry_with(&["hello-world"]).await;
+    let lookup = reg.lookup();
+    let prepared = reg.runtime().prepare_job(&plugin("greet"), &lookup).await.unwrap();
+    let before = Arc::strong_count(&lookup);
+    let mut job = reg.runtime().start_job_inline(prepared, r#"{"name":"x"}"#.into(), JobLimits::default(), lookup.clone());
+    let first = job.next().await;
+    assert!(matches!(first, Some(JobEvent::Log(..))), "greet logs first: {first:?}");
+    let mut rest = Vec::new();
+    while let Some(ev) = job.try_next() {
+        rest.push(ev);
+    }
+    assert!(matches!(rest.as_slice(), [JobEvent::Item(_), JobEvent::Item(_), JobEvent::Done { items: 2 }]), "{rest:?}");
+    assert!(Arc::strong_count(&lookup) > before, "the Store is alive until the handle goes");
+    drop(job);
+    assert_eq!(Arc::strong_count(&lookup), before, "the Store went with the handle");
+}
+
 /// Counts wake-ups of the task it stands for.
 struct CountingWaker(std::sync::atomic::AtomicUsize);
 

@@ -17,6 +17,13 @@ pub const SERVICE_MEMORY: u64 = 512 << 20;
 /// How often the engines' epoch advances: the granularity of deadlines,
 /// cancellation and cooperative yields of running wasm.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// How long running wasm (a job since it started, a service call since it
+/// got its instance) keeps its thread before it yields at an epoch tick;
+/// after that it yields at every tick. A shorter run never yields: a call
+/// that merely straddles a tick would otherwise hold its service instance
+/// while it waits for a turn behind every other task, and every caller of
+/// that instance would queue up behind it.
+pub const WASM_SLICE: Duration = EPOCH_TICK;
 /// Concurrent job instances one process can hold (pooling allocator slots).
 pub const JOB_SLOTS: u32 = 1000;
 /// Compiled job components kept in memory.

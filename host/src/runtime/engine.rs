@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 use wasmtime::component::Component;
-use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline};
 
 /// Bytes of each job slot's linear memory kept resident between jobs.
 const JOB_KEEP_RESIDENT: usize = 2 << 20;
@@ -57,6 +58,17 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         return Some(if dir.is_absolute() { dir } else { std::env::current_dir().map(|cwd| cwd.join(&dir)).unwrap_or(dir) });
     }
     directories::ProjectDirs::from("", "", "regcenter").map(|d| d.cache_dir().join("compiled"))
+}
+
+/// What running wasm does at an epoch tick, unless it is to be stopped:
+/// runs on within its slice (until `slice_end`), then yields its thread to
+/// the runtime's other tasks (see [`limits::WASM_SLICE`]).
+pub fn at_tick(now: Instant, slice_end: Instant) -> UpdateDeadline {
+    if now < slice_end {
+        UpdateDeadline::Continue(1)
+    } else {
+        UpdateDeadline::Yield(1)
+    }
 }
 
 /// The two engines and the thread that advances their epochs.
@@ -177,4 +189,20 @@ pub fn compile(engine: &Engine, bytes: &[u8], max: usize) -> Result<Component, L
         return Err(LoadError::CoreModule);
     }
     Component::new(engine, bytes).map_err(|e| LoadError::Invalid { message: format!("{e:#}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn wasm_runs_on_within_its_slice_and_yields_after_it() {
+        let start = Instant::now();
+        let end = start + limits::WASM_SLICE;
+        assert!(matches!(at_tick(start, end), UpdateDeadline::Continue(1)), "a run that straddles a tick keeps its thread");
+        assert!(matches!(at_tick(end - Duration::from_micros(1), end), UpdateDeadline::Continue(1)));
+        assert!(matches!(at_tick(end, end), UpdateDeadline::Yield(1)), "a run past its slice yields");
+        assert!(matches!(at_tick(end + Duration::from_secs(1), end), UpdateDeadline::Yield(1)));
+    }
 }

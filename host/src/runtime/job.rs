@@ -287,15 +287,22 @@ impl RunningJob {
     /// The next event; `None` after the final `Done`/`Failed`.
     pub async fn next(&mut self) -> Option<JobEvent> {
         let ev = self.events.next().await;
-        if matches!(ev, Some(JobEvent::Done { .. } | JobEvent::Failed(_))) {
-            self.ended = true;
-        }
-        ev
+        self.seen(ev)
     }
 
     /// The next event if one is already waiting (never waits).
     pub fn try_next(&mut self) -> Option<JobEvent> {
-        self.events.try_next()
+        let ev = self.events.try_next();
+        self.seen(ev)
+    }
+
+    /// Notes a final event however it was read: dropping the handle after
+    /// it drops the Store at once (see `Drop`), rather than in a task.
+    fn seen(&mut self, ev: Option<JobEvent>) -> Option<JobEvent> {
+        if matches!(ev, Some(JobEvent::Done { .. } | JobEvent::Failed(_))) {
+            self.ended = true;
+        }
+        ev
     }
 
     /// Sends an item to the job (what it reads with `recv`). Fails when the
@@ -445,13 +452,14 @@ async fn run(
     let store = slot.insert(Store::new(job.pre.engine(), state));
     store.limiter(|s| &mut s.limiter);
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx: StoreContextMut<'_, JobState>| {
+    let slice_end = Instant::now() + crate::limits::WASM_SLICE;
+    store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, JobState>| {
         let ctl = &ctx.data().ctl;
         if ctl.is_stopped() {
             ctl.check_deadline();
             Ok(UpdateDeadline::Interrupt)
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(crate::runtime::engine::at_tick(Instant::now(), slice_end))
         }
     });
     let instance = job.pre.instantiate_async(&mut *store).await.map_err(|e| {

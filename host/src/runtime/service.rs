@@ -75,6 +75,8 @@ pub struct ServiceState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     deadline: Instant,
+    /// Until when the current call runs on at epoch ticks instead of yielding.
+    slice_end: Instant,
     ctx: CallCtx,
     lookup: Weak<dyn ServiceLookup>,
     label: Arc<str>,
@@ -185,6 +187,7 @@ impl LoadedService {
             table: ResourceTable::new(),
             limiter: MemoryLimiter { max: self.settings.memory, hit: false },
             deadline: Instant::now() + self.settings.call_deadline,
+            slice_end: Instant::now(),
             ctx: CallCtx::root(self.settings.call_deadline),
             lookup: self.lookup.clone(),
             label: self.name.clone(),
@@ -193,7 +196,8 @@ impl LoadedService {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|ctx: StoreContextMut<'_, ServiceState>| {
-            Ok(if Instant::now() >= ctx.data().deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            let (now, data) = (Instant::now(), ctx.data());
+            Ok(if now >= data.deadline { UpdateDeadline::Interrupt } else { super::engine::at_tick(now, data.slice_end) })
         });
         let instance = self
             .pre
@@ -300,6 +304,7 @@ impl LoadedService {
         let data = slot.store.data_mut();
         // The call's own budget starts once it has an instance.
         data.deadline = now + self.settings.call_deadline;
+        data.slice_end = now + crate::limits::WASM_SLICE;
         data.ctx = CallCtx { chain, deadline: data.deadline };
         slot.store.set_epoch_deadline(1);
         let mut results = vec![Val::Bool(false); self.exports.funcs[func].results.len()];
