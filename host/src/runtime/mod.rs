@@ -7,6 +7,7 @@
 //! - [`values`]: JSON <-> component values.
 //! - [`imports`]: the shared `regcenter:job` imports (services, log, types).
 //! - [`service`]: loaded services, their instances and calls.
+//! - [`instances`]: a service's instances, lent to one call at a time.
 //! - [`job`]: job runs, their channel, limits and cancellation.
 //! - [`tiering`]: cold jobs on baseline code, optimized in the background.
 //! - [`compiling`]: one fetch and compile per new module, however many ask.
@@ -19,6 +20,7 @@ pub mod compiling;
 pub mod engine;
 pub mod exports;
 pub mod imports;
+pub mod instances;
 pub mod job;
 pub mod proxy;
 pub mod service;

@@ -13,10 +13,9 @@ use crate::runtime::wasi::{self, WasiGrants};
 pub use regcenter_protocol::service::ServiceInfo;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use crate::runtime::instances::Instances;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
 use wasmtime::component::{Func, InstancePre, ResourceTable, Val};
 use wasmtime::{Store, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -141,8 +140,7 @@ pub struct LoadedService {
     settings: ServiceSettings,
     pre: InstancePre<ServiceState>,
     lookup: Weak<dyn ServiceLookup>,
-    slots: Vec<Mutex<Option<Slot>>>,
-    next: AtomicUsize,
+    slots: Instances<Slot>,
     /// Statistics key of each function of `exports`.
     call_keys: Vec<String>,
 }
@@ -167,16 +165,16 @@ impl LoadedService {
             version,
             exports,
             metadata: RwLock::new(metadata),
-            slots: Vec::new(),
-            next: AtomicUsize::new(0),
+            slots: Instances::new(Vec::new()),
             settings,
             pre,
             lookup,
         };
+        let mut slots = Vec::new();
         for _ in 0..svc.settings.instances.max(1) {
-            let slot = svc.instantiate().await?;
-            svc.slots.push(Mutex::new(Some(slot)));
+            slots.push(svc.instantiate().await?);
         }
+        svc.slots = Instances::new(slots);
         Ok(svc)
     }
 
@@ -277,28 +275,23 @@ impl LoadedService {
             names.push(&self.name);
             return Err(CallError::Refused { message: format!("call cycle {}", names.join(" -> ")) });
         }
-        let n = self.slots.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         // A free instance is taken at once; only when all are busy does the
-        // call wait (bounded by its deadline) for the one it was dealt.
-        let (mut guard, mut now) = match (0..n).find_map(|i| self.slots[(start + i) % n].try_lock().ok()) {
-            Some(g) => (g, started),
+        // call wait (bounded by its deadline) for one to come back.
+        let (mut lease, mut now) = match self.slots.try_take() {
+            Some(lease) => (lease, started),
             None => {
                 let wait = ctx.deadline.saturating_duration_since(Instant::now()).min(self.settings.call_deadline);
-                let g = tokio::time::timeout(wait, self.slots[start].lock()).await.map_err(|_| CallError::Refused {
+                let lease = self.slots.take(Instant::now() + wait).await.ok_or_else(|| CallError::Refused {
                     message: format!("service '{}' stayed busy for {wait:?}", self.name),
                 })?;
-                (g, Instant::now())
+                (lease, Instant::now())
             }
         };
-        if guard.is_none() {
-            *guard = Some(self.instantiate().await.map_err(|e| CallError::Trapped {
-                service: self.name.to_string(),
-                message: format!("could not re-create the instance: {e}"),
-            })?);
+        if lease.is_missing() {
             now = Instant::now();
         }
-        let slot = guard.as_mut().expect("slot is present");
+        let recreate_failed = |e: LoadError| CallError::Trapped { service: self.name.to_string(), message: format!("could not re-create the instance: {e}") };
+        let slot = lease.get_or_create(async || self.instantiate().await).await.map_err(recreate_failed)?;
         let mut chain = ctx.chain;
         chain.push((self.id, self.name.clone()));
         let data = slot.store.data_mut();
@@ -320,9 +313,9 @@ impl LoadedService {
                     trap_message(&e)
                 };
                 tracing::warn!(service = %self.name, error = %message, "service instance trapped; re-creating it (its state is lost)");
-                *guard = None;
+                lease.replace(None);
                 match self.instantiate().await {
-                    Ok(s) => *guard = Some(s),
+                    Ok(s) => lease.replace(Some(s)),
                     Err(e) => tracing::error!(service = %self.name, error = %e, "could not re-create the service instance; will retry on the next call"),
                 }
                 Err(CallError::Trapped { service: self.name.to_string(), message })
