@@ -191,15 +191,10 @@ impl Cluster {
         if jobs.len() != n {
             return Err(BenchError(format!("fan-out reached {} masters, expected {n}", jobs.len())));
         }
-        let mut set = tokio::task::JoinSet::new();
+        // A broadcast's jobs run in tasks of their own: read one after another.
         for job in jobs {
-            set.spawn(async move {
-                let (items, outcome) = job.collect().await;
-                check(items.len(), outcome.map_err(|e| e.to_string()))
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r.map_err(|e| BenchError(e.to_string()))??;
+            let (items, outcome) = job.collect().await;
+            check(items.len(), outcome.map_err(|e| e.to_string()))?;
         }
         Ok(())
     }
