@@ -303,7 +303,7 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
             }
             fanout.insert(n.to_string(), json!(s.p50_ms()));
             fanout_floor.insert(n.to_string(), json!(f.p50_ms()));
-            fanout_ratio.insert(n.to_string(), json!(ratio(s.p50_ms(), f.p50_ms())));
+            fanout_ratio.insert(n.to_string(), json!(ratio(s.p50_us(), f.p50_us())));
         }
         r.insert("fanout_p50_ms".into(), Value::Object(fanout));
         r.insert("fanout_floor_p50_ms".into(), Value::Object(fanout_floor));

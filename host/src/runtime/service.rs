@@ -8,12 +8,12 @@
 use crate::error::{CallError, LoadError};
 use crate::runtime::exports::Exports;
 use crate::runtime::imports::GuestHost;
+use crate::runtime::instances::Instances;
 use crate::runtime::values;
 use crate::runtime::wasi::{self, WasiGrants};
 pub use regcenter_protocol::service::ServiceInfo;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use crate::runtime::instances::Instances;
 use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Func, InstancePre, ResourceTable, Val};
@@ -287,11 +287,12 @@ impl LoadedService {
                 (lease, Instant::now())
             }
         };
-        if lease.is_missing() {
-            now = Instant::now();
-        }
+        let missing = lease.is_missing();
         let recreate_failed = |e: LoadError| CallError::Trapped { service: self.name.to_string(), message: format!("could not re-create the instance: {e}") };
         let slot = lease.get_or_create(async || self.instantiate().await).await.map_err(recreate_failed)?;
+        if missing {
+            now = Instant::now();
+        }
         let mut chain = ctx.chain;
         chain.push((self.id, self.name.clone()));
         let data = slot.store.data_mut();
