@@ -81,12 +81,11 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
         let stopped = send.stopped();
         tokio::pin!(stopped);
         loop {
+            // The job first: a short job is done before the stream or the
+            // stop signal is even looked at (each a poll of quinn's
+            // connection state). A job that waits lets the others through.
             tokio::select! {
-                _ = &mut stopped => {
-                    job.cancel();
-                    drain(&mut job).await;
-                    return;
-                }
+                biased;
                 ev = job.next() => {
                     // Every event already waiting goes out in one write (one
                     // packet for a short job's items and its done).
@@ -136,6 +135,11 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
                         return;
                     }
                 },
+                _ = &mut stopped => {
+                    job.cancel();
+                    drain(&mut job).await;
+                    return;
+                }
             }
         }
     }
