@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn callers_take_free_instances_in_turn_and_return_them_on_drop() {
         let pool = Instances::new(vec![1, 2]);
-        let mut a = pool.try_take().expect("a free instance");
+        let a = pool.try_take().expect("a free instance");
         let mut b = pool.try_take().expect("the other one");
         assert!(pool.try_take().is_none(), "both are lent");
         let (x, y) = (*a.value.as_ref().unwrap(), *b.value.as_ref().unwrap());
