@@ -5,6 +5,7 @@
 mod common;
 
 use common::{plugin, registry_with, run};
+use regcenter::runtime::imports::Level;
 use regcenter::{JobError, JobEvent, JobLimits, Limit, LoadError, ServiceOptions};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -65,6 +66,46 @@ async fn the_call_service_job_is_execute_from_afar() {
         Err(JobError::Failed { message }) => assert!(message.contains("User not found"), "{message}"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn lean_jobs_read_escaped_input_name_bad_input_and_report_their_panics() {
+    let reg = registry_with(&["hello-world"]).await;
+    // call-service is a lean (no_std) job: job_sdk::json decodes the escaped
+    // service name and passes the raw args on untouched.
+    let name = "Jo \"é\" 😀\\";
+    let input = format!(r#"{{ "service": "hello\u002dworld", "method" : "sayHello2", "args": {} }}"#, json!({ "name": name }));
+    let running = reg.run_job(&plugin("call-service"), input, JobLimits::default()).await.unwrap();
+    let (items, _, outcome) = running.collect().await;
+    assert_eq!(outcome, Ok(1));
+    assert_eq!(serde_json::from_str::<Value>(&items[0]).unwrap()["name"], name);
+
+    for (input, want) in [
+        (json!([1]), "input is not a JSON object: expected a JSON object at byte 0"),
+        (json!({"service": 1, "method": "sayHello"}), "input needs `service` (a string)"),
+        (json!({"service": "hello-world"}), "input needs `method` (a string)"),
+    ] {
+        let (_, outcome) = run(&reg, "call-service", input, JobLimits::default()).await;
+        assert_eq!(outcome, Err(JobError::Failed { message: want.into() }));
+    }
+    let running = reg.run_job(&plugin("call-service"), "{\"service\": \"x\"", JobLimits::default()).await.unwrap();
+    let (_, _, outcome) = running.collect().await;
+    assert_eq!(outcome, Err(JobError::Failed { message: "input is not a JSON object: unexpected end of input at byte 15".into() }));
+
+    // A lean job's panic (here: a padding too large for a 32-bit address
+    // space) reaches the requester as an error log line, and the job ends
+    // trapped, never silently.
+    let running = reg.run_job(&plugin("emit-flood"), json!({"count": 1, "size": 3_000_000_000u64}).to_string(), JobLimits::default()).await.unwrap();
+    let (items, logs, outcome) = running.collect().await;
+    assert!(items.is_empty(), "{items:?}");
+    assert!(matches!(outcome, Err(JobError::Trapped { .. })), "{outcome:?}");
+    assert!(
+        logs.iter().any(|(l, m)| *l == Level::Error && m.starts_with("job panicked at ") && m.ends_with(": capacity overflow")),
+        "{logs:?}"
+    );
+    // The registry serves the next job as before.
+    let (items, outcome) = run(&reg, "emit-flood", json!({"count": 2, "size": 1}), JobLimits::default()).await;
+    assert_eq!((items, outcome), (vec![json!({"seq": 0, "pad": "x"}), json!({"seq": 1, "pad": "x"})], Ok(2)));
 }
 
 #[tokio::test]

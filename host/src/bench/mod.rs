@@ -261,17 +261,20 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
 
     if opts.wants("cold") {
         progress("cold jobs");
-        let bytes = plugin("call-service")?;
+        // A `std` job of ~100 KB (the lean `call-service` is a third of that):
+        // one service call, one emitted item.
+        let bytes = plugin("call-loop")?;
+        let cold_input = json!({"service": "hello-world", "method": "sayHello", "args": [], "count": 1}).to_string();
         let (mut cold, mut warm, mut optimized) = (Samples::default(), Samples::default(), Samples::default());
         for i in 0..plan.cold_samples {
             let module = JobModule::new(unique_module(&bytes, &format!("{nanos}-{i}")));
-            cold.timed(cluster.job_1hop(&module, &call_input)).await?;
-            warm.timed(cluster.job_1hop(&module, &call_input)).await?;
+            cold.timed(cluster.job_1hop(&module, &cold_input)).await?;
+            warm.timed(cluster.job_1hop(&module, &cold_input)).await?;
             // The next sample starts once this module's background compile
             // is done, so each cold sample is a job arriving at an idle master.
             cluster.wait_optimized(&module).await?;
-            cluster.job_1hop(&module, &call_input).await?; // links the optimized code
-            optimized.timed(cluster.job_1hop(&module, &call_input)).await?;
+            cluster.job_1hop(&module, &cold_input).await?; // links the optimized code
+            optimized.timed(cluster.job_1hop(&module, &cold_input)).await?;
         }
         r.insert("cold_job_bytes".into(), json!(bytes.len()));
         r.insert("cold_job_ms".into(), json!(cold.p50_ms()));

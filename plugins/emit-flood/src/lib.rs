@@ -1,16 +1,28 @@
 //! Emits items without end, or exactly `count` items when the input says so:
 //! `{"count": 1000, "size": 64}` (size: bytes of padding per item). Each
 //! item is `{"seq": n, "pad": "xxx…"}` so receivers can check order.
+//!
+//! A lean job (`#![no_std]`, no WASI imports): the benchmark's fan-out and
+//! many tests run it, so it instantiates as fast as a job can.
 
-use serde_json::Value;
+#![no_std]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+use job_sdk::json::Object;
+
+job_sdk::lean_runtime!();
 
 struct EmitFlood;
 
 impl Guest for EmitFlood {
     fn run(input: String) -> Result<(), String> {
-        let input: Value = serde_json::from_str(&input).unwrap_or(Value::Null);
-        let count = input.get("count").and_then(Value::as_u64).unwrap_or(u64::MAX);
-        let size = input.get("size").and_then(Value::as_u64).unwrap_or(16) as usize;
+        let input = Object::parse(&input).ok();
+        let count = input.as_ref().and_then(|o| o.u64("count")).unwrap_or(u64::MAX);
+        let size = input.as_ref().and_then(|o| o.u64("size")).unwrap_or(16);
+        let size = usize::try_from(size).map_err(|_| format!("size {size} does not fit in memory"))?;
         let pad = "x".repeat(size);
         let mut seq = 0u64;
         while seq < count {

@@ -4,7 +4,7 @@
 //! This crate binds the world's imports (`services`, `channel`, `log`); a job
 //! crate implements `run` with the [`job!`] macro:
 //!
-//! ```ignore
+//! ```text
 //! struct MyJob;
 //! impl Guest for MyJob {
 //!     fn run(input: String) -> Result<(), String> { job_sdk::emit(&input) }
@@ -14,6 +14,25 @@
 //!
 //! Imports and the export are bound in two `generate!` calls; the component
 //! linker merges them into one component of the `job` world.
+//!
+//! The crate itself needs only `core` and `alloc`, so it serves both kinds of
+//! job: ordinary `std` jobs, and lean `#![no_std]` jobs that add
+//! [`lean_runtime!`] and read their input with [`json`]. A lean job imports
+//! no WASI at all. `std`'s panic and abort paths import about twenty WASI
+//! functions (stdio, terminal, environment, exit) even when the job never
+//! prints; each one is linked into every instance, and a lean job
+//! instantiates measurably faster (see BENCHMARKS.md).
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+use alloc::format;
+use alloc::string::String;
+
+pub mod json;
+#[cfg(target_arch = "wasm32")]
+pub mod lean;
 
 #[doc(hidden)]
 pub use wit_bindgen;
