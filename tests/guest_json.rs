@@ -64,14 +64,13 @@ fn text(rng: &mut Rng, depth: usize, out: &mut String) {
 
 /// Deletes, duplicates or inserts one character.
 fn mutate(rng: &mut Rng, s: &str) -> String {
-    let chars: Vec<char> = s.chars().collect();
-    let i = rng.below(chars.len() + 1);
-    let mut out: Vec<char> = chars.clone();
+    let mut out: Vec<char> = s.chars().collect();
+    let i = rng.below(out.len() + 1);
     match rng.below(3) {
-        0 if i < chars.len() => {
+        0 if i < out.len() => {
             out.remove(i);
         }
-        1 if i < chars.len() => out.insert(i, chars[i]),
+        1 if i < out.len() => out.insert(i, out[i]),
         _ => out.insert(i, rng.pick(&["{", "}", "[", "]", ",", ":", "\"", "\\", " ", "1", "\u{1}"]).chars().next().unwrap_or(' ')),
     }
     out.into_iter().collect()

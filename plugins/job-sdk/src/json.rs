@@ -59,11 +59,9 @@ impl<'a> Object<'a> {
 
     /// Field `key` if it is a string, decoded.
     pub fn str(&self, key: &str) -> Option<String> {
-        let raw = self.raw(key)?;
+        let raw = self.raw(key).filter(|raw| raw.starts_with('"'))?;
         let mut out = String::new();
-        let mut p = Parser { text: raw, i: 0 };
-        (p.peek() == Some(b'"')).then_some(())?;
-        p.string(Some(&mut out)).ok()?;
+        Parser { text: raw, i: 0 }.string(Some(&mut out)).ok()?;
         Some(out)
     }
 

@@ -58,7 +58,9 @@ unsafe impl GlobalAlloc for LibcAlloc {
 }
 
 /// The component ABI's `cabi_realloc` (what [`lean_runtime!`]'s export calls):
-/// the host allocates arguments in the job's memory through it.
+/// the host allocates arguments in the job's memory through it. On
+/// wasm32-wasip2 a `std` job gets it from `std`, and wit-bindgen compiles its
+/// own only for other targets, so a lean job brings this one.
 ///
 /// # Safety
 /// The arguments follow the component ABI: `ptr` is null or was returned by
