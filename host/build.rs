@@ -41,9 +41,10 @@ fn main() {
     println!("cargo:rerun-if-changed={}", wit.display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.toml").display());
     println!("cargo:rerun-if-changed={}", plugins.join("Cargo.lock").display());
+    // A member's whole directory: its sources, manifest and build script
+    // (lean jobs share one in job-sdk).
     for member in guest_dirs(&plugins) {
-        println!("cargo:rerun-if-changed={}", member.join("src").display());
-        println!("cargo:rerun-if-changed={}", member.join("Cargo.toml").display());
+        println!("cargo:rerun-if-changed={}", member.display());
     }
     for dir in foreign::watched(&root) {
         println!("cargo:rerun-if-changed={}", dir.display());

@@ -92,6 +92,20 @@ async fn lean_jobs_read_escaped_input_name_bad_input_and_report_their_panics() {
     let (_, _, outcome) = running.collect().await;
     assert_eq!(outcome, Err(JobError::Failed { message: "input is not a JSON object: unexpected end of input at byte 15".into() }));
 
+    // The reader at its nesting bound (128, counting the input object) lets
+    // the call go ahead; one level more is refused by the bound. (Lean jobs
+    // link with a 64 KiB stack in linear memory, which holds only locals
+    // whose address is taken; the reader's recursion runs on wasm's own
+    // stack, bounded by the engine.)
+    let nested = |levels: usize| format!(r#"{{"service": "hello-world", "method": "sayHello", "pad": {}1{}}}"#, "[".repeat(levels), "]".repeat(levels));
+    let running = reg.run_job(&plugin("call-service"), nested(127), JobLimits::default()).await.unwrap();
+    let (items, _, outcome) = running.collect().await;
+    assert_eq!((items.len(), outcome), (1, Ok(1)));
+    let running = reg.run_job(&plugin("call-service"), nested(128), JobLimits::default()).await.unwrap();
+    let (_, _, outcome) = running.collect().await;
+    let at = r#"{"service": "hello-world", "method": "sayHello", "pad": "#.len() + 127;
+    assert_eq!(outcome, Err(JobError::Failed { message: format!("input is not a JSON object: nested too deeply at byte {at}") }));
+
     // A lean job's panic (here: a padding too large for a 32-bit address
     // space) reaches the requester as an error log line, and the job ends
     // trapped, never silently.
