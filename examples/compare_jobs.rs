@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Context};
 use regcenter::{JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const BATCH: usize = 50;
 
@@ -41,13 +41,7 @@ async fn main() -> anyhow::Result<()> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
         runtime.prepare_job(&bytes, &lookup).await.with_context(|| format!("compiling {path}"))?;
         let sha = regcenter::runtime::sha256(&bytes);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while runtime.job_is_optimized(&sha) != Some(true) {
-            if Instant::now() > deadline {
-                bail!("{path}: no optimized code after 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        regcenter::bench::wait_optimized(&runtime, &sha).await.with_context(|| path.clone())?;
         shas.push(sha);
     }
     if shas[0] == shas[1] {
@@ -67,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
                 outcome.map_err(|e| anyhow::anyhow!("{}: {e}", [a, b][k]))?;
                 ts.push(t0.elapsed().as_secs_f64() * 1e6);
             }
-            batch[k] = median(&mut ts.clone());
+            batch[k] = median(&mut ts);
             times[k].extend(ts);
         }
         wins[usize::from(batch[1] < batch[0])] += 1;

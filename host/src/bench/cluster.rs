@@ -42,12 +42,12 @@ fn master(dir: &Path, id: &str, registry: ServiceRegistry, max_jobs: u32) -> Res
     Master::new(cfg, registry).map_err(|e| BenchError(format!("master {id}: {e}")))
 }
 
-/// Polls `f` until it holds or the patience runs out.
 /// Waits until `runtime` runs the job with hash `sha` on optimized code.
-async fn wait_optimized(runtime: &Runtime, sha: &[u8; 32]) -> Result<(), BenchError> {
+pub async fn wait_optimized(runtime: &Runtime, sha: &[u8; 32]) -> Result<(), BenchError> {
     wait_for("the optimizing compile", || runtime.job_is_optimized(sha) == Some(true)).await
 }
 
+/// Polls `f` until it holds or the patience runs out.
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) -> Result<(), BenchError> {
     let deadline = Instant::now() + CONNECT_PATIENCE;
     while !f() {

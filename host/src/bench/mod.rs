@@ -19,6 +19,8 @@ mod samples;
 mod side;
 mod spread;
 
+pub use cluster::wait_optimized;
+
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
 use cluster::Cluster;
