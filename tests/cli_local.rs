@@ -93,6 +93,27 @@ fn the_split_bench_measures_jobs_and_floors_across_two_nodes() {
 }
 
 #[test]
+fn the_split_bench_pins_its_two_nodes_to_two_cpus_on_request() {
+    let out = regcenter(&["bench", "--quick", "--pin", "--only", "rtt"]);
+    assert!(!out.status.success(), "--pin alone is refused");
+    assert!(stderr(&out).contains("--split"), "the error names what --pin needs: {}", stderr(&out));
+    let out = regcenter(&["bench", "--quick", "--split", "--pin", "--only", "rtt", "--json"]);
+    // available_parallelism counts the CPUs of this process's affinity mask.
+    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains("pinning needs 2 CPUs"), "{}", stderr(&out));
+        return;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    let (reg, masters) = (r["pinned_cpus"]["register_side"].as_u64(), r["pinned_cpus"]["masters"].as_u64());
+    assert!(reg.is_some() && masters.is_some() && reg != masters, "{}", r["pinned_cpus"]);
+    let layout = r["layout"].as_str().unwrap();
+    assert!(layout.contains(&format!("pinned to CPU {}", reg.unwrap())) && layout.contains(&format!("to CPU {}", masters.unwrap())), "{layout}");
+    assert!(r["job_rtt_1hop_ratio"].as_f64().is_some_and(|v| v > 0.0), "{}", r["job_rtt_1hop_ratio"]);
+}
+
+#[test]
 fn the_fanout_and_throughput_benches_measure_jobs_next_to_bare_quic_floors() {
     let out = regcenter(&["bench", "--quick", "--only", "fanout,throughput", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -9,12 +9,14 @@
 //! as their floor), to read their RSS. Floor and job samples are taken in
 //! alternating batches. Round trips have a bare quinn echo and relay as
 //! their floor ([`floor`]); fan-out and throughput a bare quinn server
-//! echoing through as many bare clients ([`spread`]).
+//! echoing through as many bare clients ([`spread`]). `--split --pin`
+//! pins the two nodes' threads to two CPUs ([`pin`]).
 
 mod cluster;
 mod datagrams;
 mod floor;
 pub mod memory;
+pub mod pin;
 mod samples;
 mod side;
 mod spread;
@@ -45,6 +47,9 @@ pub struct BenchOptions {
     /// Masters (and the floor's echo server) on a single-threaded runtime
     /// of their own, on another thread: two nodes, as two processes.
     pub split: bool,
+    /// With `split`: the register side's thread and the masters' thread
+    /// each pinned to a CPU of its own (the first two the process may use).
+    pub pin: bool,
 }
 
 /// The section names [`BenchOptions::only`] accepts.
@@ -141,8 +146,18 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     r.insert("mode".into(), json!(if opts.quick { "quick" } else { "full" }));
     r.insert("cores".into(), json!(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)));
     let runtime = if opts.threads == 1 { "a single-threaded tokio runtime".to_string() } else { format!("a tokio runtime with {} worker threads", opts.threads) };
+    if opts.pin && !opts.split {
+        return Err(BenchError("pinning (--pin) needs the split layout (--split): one CPU per node".into()));
+    }
+    // The mask before pinning, to give the memory section's servers back.
+    let mask = if opts.pin { Some(pin::allowed_cpus().map_err(err("--pin"))?) } else { None };
+    let cpus = if opts.pin { Some(pin::cpus_for(2).map_err(err("--pin"))?) } else { None };
     let layout = if opts.split {
-        format!("one process, two nodes: register, operator and floor relay on {runtime}; masters and floor echo on a single-threaded tokio runtime on another thread; threads not pinned; memory figures: the register and its floor (a bare quinn server) each in a process of its own")
+        let placement = match &cpus {
+            Some(c) => format!("the register side's thread pinned to CPU {}, the masters' thread to CPU {} (threads the register side starts later, e.g. compile threads, inherit its CPU; the memory and languages sections run unpinned)", c[0], c[1]),
+            None => "threads not pinned".to_string(),
+        };
+        format!("one process, two nodes: register, operator and floor relay on {runtime}; masters and floor echo on a single-threaded tokio runtime on another thread; {placement}; memory figures: the register and its floor (a bare quinn server) each in a process of its own")
     } else {
         format!("one process (register, masters, operator, floor echo and relay) on {runtime}, threads not pinned; memory figures: the register and its floor (a bare quinn server) each in a process of its own")
     };
@@ -152,7 +167,7 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     let emit_one = JobModule::new(plugin("emit-flood")?);
     let call_input = json!({"service": "hello-world", "method": "sayHello", "args": []}).to_string();
     let max_masters = plan.fanout.iter().copied().max().unwrap_or(1);
-    let side = if opts.split { MasterSide::split().map_err(err("masters' runtime"))? } else { MasterSide::shared() };
+    let side = if opts.split { MasterSide::split(cpus.as_ref().map(|c| c[1])).map_err(err("masters' runtime"))? } else { MasterSide::shared() };
     let cluster = Cluster::start(&scratch.0, max_masters + 64, side).await?;
     let floor = Floor::start(&dir, cluster.side()).await.map_err(err("floor"))?;
     let operator = cluster.operator().await?;
@@ -160,6 +175,12 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     let mut spread = SpreadFloor::start(&dir)?;
     if opts.wants("throughput") || opts.wants("fanout") {
         spread.grow(cluster.side(), 1, cluster::THROUGHPUT_MAX_JOBS).await?;
+    }
+    if let Some(c) = &cpus {
+        // After setup, so that the engines' epoch and compile threads,
+        // started with the process's whole mask, keep it.
+        pin::pin_current_thread(c[0]).map_err(err("--pin"))?;
+        r.insert("pinned_cpus".into(), json!({"register_side": c[0], "masters": c[1]}));
     }
 
     if opts.wants("rtt") {
@@ -313,6 +334,11 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         r.insert("fanout_p50_ms".into(), Value::Object(fanout));
         r.insert("fanout_floor_p50_ms".into(), Value::Object(fanout_floor));
         r.insert("fanout_ratio".into(), Value::Object(fanout_ratio));
+    }
+    if let Some(mask) = &mask {
+        // The memory section's servers inherit this thread's mask, and a
+        // server's worker count follows it.
+        pin::set_current_thread(mask).map_err(err("--pin"))?;
     }
     if opts.wants("memory") {
         progress("register memory per master");

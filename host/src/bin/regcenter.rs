@@ -165,6 +165,9 @@ enum Command {
         /// Two nodes: the register side on one single-threaded runtime, the masters (and the floor's echo server) on another, each on its own thread.
         #[arg(long, conflicts_with = "threads")]
         split: bool,
+        /// With --split: pin the register side's thread and the masters' thread each to a CPU of its own (Linux).
+        #[arg(long, requires = "split")]
+        pin: bool,
         /// Internal: serve as the memory figure's floor (a bare QUIC server) with this data dir.
         #[arg(long, hide = true, value_name = "DATA_DIR")]
         quic_floor_server: Option<std::path::PathBuf>,
@@ -555,11 +558,11 @@ async fn dispatch(command: Command) -> Result<()> {
         }
         Command::Inspect { file } => print!("{}", regcenter::local::inspect(&file)?),
         Command::Bench { quic_floor_server: Some(dir), .. } => regcenter::bench::memory::serve_floor(&dir).await?,
-        Command::Bench { quick, json, threads, only, split, quic_floor_server: None } => {
+        Command::Bench { quick, json, threads, only, split, pin, quic_floor_server: None } => {
             let threads = if split { 1 } else { threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)) };
             // The bench drives the cluster from a task on the runtime's workers,
             // as a server's handlers do, not from the main thread.
-            let opts = regcenter::bench::BenchOptions { quick, threads, only, split };
+            let opts = regcenter::bench::BenchOptions { quick, threads, only, split, pin };
             let report = tokio::spawn(regcenter::bench::run(opts, |step| eprintln!("bench: {step}"))).await??;
             if json {
                 println!("{}", serde_json::Value::Object(report));
