@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::proc::{spawn, wait_line, Proc, PATIENCE};
+use common::proc::{spawn, wait_line, wait_line_within, Proc, PATIENCE, STARTUP_PATIENCE};
 
 fn start_register(dir: &Path) -> (Proc, u16) {
     common::proc::start_register(dir, "127.0.0.1:0")
@@ -28,7 +28,7 @@ fn start_master_with(dir: &Path, port: u16, name: &str, services: &[&str], extra
     }
     args.extend(extra);
     let p = spawn(&args);
-    wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
+    wait_line_within(&p, "the master to connect", STARTUP_PATIENCE, |l| l.starts_with("connected to"));
     p
 }
 
@@ -230,7 +230,7 @@ fn a_config_file_holds_the_same_settings_as_the_flags() {
     )
     .unwrap();
     let m = spawn(&["master", "--config", master_cfg.to_str().unwrap()]);
-    wait_line(&m, "the configured master", |l| l.starts_with("connected to"));
+    wait_line_within(&m, "the configured master", STARTUP_PATIENCE, |l| l.starts_with("connected to"));
     let masters = masters_json(d, port);
     assert_eq!(masters[0]["id"], "m-cfg");
     assert_eq!(masters[0]["max_jobs"], 7);

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{operator, plugin};
-use common::proc::{spawn, start_register, wait_line, Proc, PATIENCE};
+use common::proc::{spawn, start_register, wait_line_within, Proc, PATIENCE, STARTUP_PATIENCE};
 use regcenter::client::{ClientError, Operator};
 use regcenter::protocol::message::{Hello, Message, RunTarget, PROTOCOL_VERSION};
 use regcenter::register::{JobModule, RemoteError, RemoteEvent};
@@ -25,7 +25,7 @@ fn start_master(dir: &Path, port: u16, name: &str, extra: &[&str]) -> Proc {
     let mut args = vec!["master", "--connect", &addr, "--name", name, "--data-dir", dir.to_str().unwrap(), "--retry-delay", "0.2"];
     args.extend(extra);
     let p = spawn(&args);
-    wait_line(&p, "the master to connect", |l| l.starts_with("connected to"));
+    wait_line_within(&p, "the master to connect", STARTUP_PATIENCE, |l| l.starts_with("connected to"));
     p
 }
 

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 /// Far longer than anything should take on loopback.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Far longer than a master's start should take: it compiles its services
+/// first, and with an empty compile cache the Python and JavaScript guests
+/// (~25 MB of wasm) take tens of seconds on a busy 2-core machine.
+pub const STARTUP_PATIENCE: Duration = Duration::from_secs(180);
+
 /// A child process killed when the test ends.
 pub struct Proc {
     /// The process.
@@ -65,13 +70,18 @@ pub fn spawn(args: &[&str]) -> Proc {
 
 /// The first line of `p`'s stdout matching `pred` (panics after [`PATIENCE`]).
 pub fn wait_line(p: &Proc, what: &str, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + PATIENCE;
+    wait_line_within(p, what, PATIENCE, pred)
+}
+
+/// The first line of `p`'s stdout matching `pred` (panics after `patience`).
+pub fn wait_line_within(p: &Proc, what: &str, patience: Duration, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + patience;
     while let Ok(l) = p.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
         if pred(&l) {
             return l;
         }
     }
-    panic!("timed out waiting for {what}");
+    panic!("timed out waiting for {what} ({patience:?})");
 }
 
 /// A register process on `listen`; returns it and its port.
