@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 /// Buckets per doubling of the latency: about 19% resolution.
 const STEPS: f64 = 4.0;
 
+/// The largest bucket index (`u64::MAX` microseconds falls in it).
+pub const MAX_BUCKET: u16 = 256;
+
 /// A latency histogram in microseconds with logarithmic buckets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Histogram {
@@ -18,7 +21,8 @@ pub struct Histogram {
     pub max_us: u64,
 }
 
-fn bucket(us: u64) -> u16 {
+/// The bucket a latency of `us` microseconds falls in (0 ..= [`MAX_BUCKET`]).
+pub fn bucket(us: u64) -> u16 {
     if us <= 1 {
         0
     } else {
@@ -132,6 +136,20 @@ mod tests {
         assert!((990..=1000).contains(&p99), "{p99}");
         assert_eq!(h.quantile(1.0), 1000);
         assert_eq!(Histogram::default().quantile(0.5), 0);
+    }
+
+    #[test]
+    fn every_latency_falls_in_a_bucket_up_to_the_largest() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(1), 0);
+        assert_eq!(bucket(2), 4);
+        assert_eq!(bucket(u64::MAX), MAX_BUCKET);
+        let mut last = 0;
+        for shift in 0..64 {
+            let b = bucket(1u64 << shift);
+            assert!(b >= last && b <= MAX_BUCKET, "{shift}: {b}");
+            last = b;
+        }
     }
 
     #[test]

@@ -141,8 +141,8 @@ pub struct LoadedService {
     pre: InstancePre<ServiceState>,
     lookup: Weak<dyn ServiceLookup>,
     slots: Instances<Slot>,
-    /// Statistics key of each function of `exports`.
-    call_keys: Vec<String>,
+    /// The statistics counter of each function of `exports`.
+    call_counters: Vec<Arc<crate::metrics::LiveCounter>>,
 }
 
 impl LoadedService {
@@ -157,9 +157,9 @@ impl LoadedService {
         settings: ServiceSettings,
         lookup: Weak<dyn ServiceLookup>,
     ) -> Result<Self, LoadError> {
-        let call_keys = exports.funcs.iter().map(|f| crate::metrics::Metrics::call_key(name, &f.name)).collect();
+        let call_counters = exports.funcs.iter().map(|f| settings.metrics.call_counter(name, &f.name)).collect();
         let mut svc = LoadedService {
-            call_keys,
+            call_counters,
             id,
             name: Arc::from(name),
             version,
@@ -264,7 +264,7 @@ impl LoadedService {
         let started = Instant::now();
         let results = self.call_instance(func, params, ctx, started).await;
         let ok = matches!(&results, Ok(v) if !matches!(v.as_slice(), [Val::Result(Err(_))]));
-        self.settings.metrics.record_call(&self.call_keys[func], started.elapsed(), ok);
+        self.settings.metrics.record_call(&self.call_counters[func], started.elapsed(), ok);
         results
     }
 
