@@ -151,7 +151,7 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     }
     // The mask before pinning, to give the memory section's servers back.
     let mask = if opts.pin { Some(pin::allowed_cpus().map_err(err("--pin"))?) } else { None };
-    let cpus = if opts.pin { Some(pin::cpus_for(2).map_err(err("--pin"))?) } else { None };
+    let cpus = mask.as_deref().map(|m| pin::cpus_for(m, 2)).transpose().map_err(err("--pin"))?;
     let layout = if opts.split {
         let placement = match &cpus {
             Some(c) => format!("the register side's thread pinned to CPU {}, the masters' thread to CPU {} (threads the register side starts later, e.g. compile threads, inherit its CPU; the memory and languages sections run unpinned)", c[0], c[1]),

@@ -75,13 +75,13 @@ pub fn set_current_thread(_cpus: &[usize]) -> Result<(), PinError> {
     Err(PinError::Unsupported)
 }
 
-/// The first `n` allowed CPUs, one per node to pin.
-pub fn cpus_for(n: usize) -> Result<Vec<usize>, PinError> {
-    let have = allowed_cpus()?;
-    if have.len() < n {
-        return Err(PinError::TooFewCpus { needed: n, have });
+/// The first `n` CPUs of `have` (a mask from [`allowed_cpus`]), one per
+/// node to pin.
+pub fn cpus_for(have: &[usize], n: usize) -> Result<Vec<usize>, PinError> {
+    match have.get(..n) {
+        Some(cpus) => Ok(cpus.to_vec()),
+        None => Err(PinError::TooFewCpus { needed: n, have: have.to_vec() }),
     }
-    Ok(have[..n].to_vec())
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -113,8 +113,8 @@ mod tests {
         let err = std::thread::spawn(move || pin_current_thread(outside)).join().unwrap().unwrap_err();
         assert!(matches!(&err, PinError::NotAllowed { cpu, .. } if *cpu == outside), "{err}");
         assert!(err.to_string().contains(&format!("CPU {outside} is not in")), "{err}");
-        let too_many = cpus_for(have.len() + 1).unwrap_err();
+        let too_many = cpus_for(&have, have.len() + 1).unwrap_err();
         assert!(too_many.to_string().starts_with(&format!("pinning needs {} CPUs", have.len() + 1)), "{too_many}");
-        assert_eq!(cpus_for(1).unwrap(), vec![have[0]]);
+        assert_eq!(cpus_for(&have, 1).unwrap(), vec![have[0]]);
     }
 }
