@@ -52,6 +52,14 @@ async fn wait_event<E: Clone>(rx: &mut broadcast::Receiver<E>, what: &str, mut p
     .await
 }
 
+/// A master `name` on a runtime of its own with `job_slots`, connected to `reg`.
+async fn own_master(dir: &Path, reg: &Register, name: &str, job_slots: u32) -> (regcenter::Runtime, Master) {
+    let runtime = common::own_runtime(job_slots);
+    let master = Master::new(master_cfg(dir, name), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
+    connected(reg, &master, reg.local_addr().port()).await;
+    (runtime, master)
+}
+
 async fn connected(reg: &Register, master: &Master, port: u16) {
     let mut ev = reg.events();
     master.connect("127.0.0.1", port);
@@ -284,12 +292,40 @@ async fn a_job_module_crosses_the_wire_once() {
 }
 
 #[tokio::test]
+async fn a_masters_next_run_of_a_job_starts_on_the_fresh_spare_its_last_run_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let (runtime, _master) = own_master(dir.path(), &reg, "m-spare", 8).await;
+    let job = JobModule::new(common::unique(&plugin("emit-flood")));
+    let input = json!({"count": 1, "size": 1, "runs": true}).to_string();
+    let run = || async {
+        let (items, outcome) = within("a run", reg.run_on_master("m-spare", &job, input.clone(), JobLimits::default()).collect()).await;
+        assert_eq!(outcome, Ok(1));
+        // Each run's instance is fresh: its `run` was called once.
+        assert_eq!(items, vec![r#"{"seq":0,"pad":"x","runs":1}"#.to_string()]);
+    };
+    run().await; // on baseline code
+    let sha = regcenter::runtime::sha256(job.bytes());
+    within("the optimized code", async {
+        while runtime.job_is_optimized(&sha) != Some(true) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    // The first optimized run finds the baseline code's spare stale (no
+    // run holds that code any more); it leaves one of its own, and every
+    // later run starts on the one its predecessor left.
+    for taken in [0, 1, 2] {
+        run().await;
+        assert_eq!(runtime.spare().taken(), taken);
+    }
+}
+
+#[tokio::test]
 async fn concurrent_first_runs_of_a_new_module_move_and_compile_it_once() {
     let dir = tempfile::tempdir().unwrap();
     let reg = register(dir.path()).await;
-    let runtime = common::own_runtime(32);
-    let master = Master::new(master_cfg(dir.path(), "m-burst"), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
-    connected(&reg, &master, reg.local_addr().port()).await;
+    let (runtime, _master) = own_master(dir.path(), &reg, "m-burst", 32).await;
     let job = JobModule::new(common::unique(&plugin("emit-flood")));
     let size = job.bytes().len() as u64;
     let sent = || reg.connection_stats("m-burst").unwrap().udp_tx.bytes;
@@ -312,9 +348,7 @@ async fn first_runs_of_a_new_module_read_one_after_another_in_reverse_all_comple
     // second job, read first, must not wait on it for good.
     let dir = tempfile::tempdir().unwrap();
     let reg = register(dir.path()).await;
-    let runtime = common::own_runtime(8);
-    let master = Master::new(master_cfg(dir.path(), "m-order"), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
-    connected(&reg, &master, reg.local_addr().port()).await;
+    let (_runtime, _master) = own_master(dir.path(), &reg, "m-order", 8).await;
     let job = JobModule::new(common::unique(&plugin("emit-flood")));
     let first = reg.run_on_master("m-order", &job, json!({"count": 1}).to_string(), JobLimits::default());
     let second = reg.run_on_master("m-order", &job, json!({"count": 2}).to_string(), JobLimits::default());

@@ -3,6 +3,10 @@
 //! A run goes in a task of its own or inside its owner's task (the master's
 //! job streams: one task per job instead of two).
 //!
+//! A run of a job that has just ended well leaves a spare behind (see
+//! [`crate::runtime::spare`]): the next run of the same job takes that
+//! instantiated Store instead of instantiating on its critical path.
+//!
 //! A job is never stopped by dropping its future (that could drop a service
 //! call half-way and poison the service's Store). It is stopped by a flag
 //! ([`JobControl`]) that the epoch callback checks while wasm runs and every
@@ -15,6 +19,7 @@ use crate::runtime::imports::{self, GuestHost, Level, CHANNEL, LOG};
 use crate::driven::{Driven, Driver};
 use crate::runtime::proxy::{self, Binding, TypedImport};
 use crate::runtime::service::{trap_message, CallCtx, MemoryLimiter, ServiceLookup};
+use crate::runtime::spare::{Spare, SpareSlot};
 use crate::error::CallError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -143,7 +148,11 @@ pub struct JobState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    lookup: Arc<dyn ServiceLookup>,
+    /// `None` while the Store waits as a spare: it has no services yet.
+    lookup: Option<Arc<dyn ServiceLookup>>,
+    /// Set when a spare's instantiation asked for the services (which it
+    /// must not see): that spare is not kept.
+    touched: AtomicBool,
     ctl: Arc<JobControl>,
     events: mpsc::Sender<JobEvent>,
     inbox: mpsc::Receiver<String>,
@@ -163,7 +172,10 @@ impl WasiView for JobState {
 
 impl GuestHost for JobState {
     fn lookup(&self) -> Option<Arc<dyn ServiceLookup>> {
-        Some(self.lookup.clone())
+        if self.lookup.is_none() {
+            self.touched.store(true, Ordering::Relaxed);
+        }
+        self.lookup.clone()
     }
     fn call_ctx(&self) -> Result<CallCtx, CallError> {
         if self.ctl.is_stopped() {
@@ -181,6 +193,50 @@ impl JobState {
     /// The binding of typed import `slot` that this run's input chose, if any.
     pub fn binding(&self, slot: usize) -> Option<&Binding> {
         self.bindings.get(slot).and_then(Option::as_ref)
+    }
+
+    /// The state of one run: `lookup` its services (`None` for a spare),
+    /// `ctl` its stop flag, `events` and `inbox` its requester's channels.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        label: Arc<str>,
+        limits: JobLimits,
+        lookup: Option<Arc<dyn ServiceLookup>>,
+        ctl: Arc<JobControl>,
+        events: mpsc::Sender<JobEvent>,
+        inbox: mpsc::Receiver<String>,
+        bindings: Vec<Option<Binding>>,
+    ) -> Self {
+        JobState {
+            wasi: None,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max: limits.memory, hit: false },
+            lookup,
+            touched: AtomicBool::new(false),
+            ctl,
+            events,
+            inbox,
+            limits,
+            items: 0,
+            bytes: 0,
+            label,
+            bindings,
+        }
+    }
+
+    /// The state of a spare: stopped from the start (every import it might
+    /// call while instantiating is refused), no services, no channels that
+    /// lead anywhere.
+    fn idle(label: Arc<str>, limits: JobLimits) -> Self {
+        let (events, _) = mpsc::channel(1);
+        let (_, inbox) = mpsc::channel(1);
+        Self::new(label, limits, None, Arc::new(JobControl::new(Instant::now())), events, inbox, Vec::new())
+    }
+
+    /// Whether instantiating under this state reached nothing outside the
+    /// instance: no WASI, no services, no resources.
+    fn untouched(&self) -> bool {
+        self.wasi.is_none() && !self.touched.load(Ordering::Relaxed) && self.table.is_empty()
     }
 }
 
@@ -266,6 +322,8 @@ pub struct PreparedJob {
     pub(crate) pre: InstancePre<JobState>,
     pub(crate) run: ComponentExportIndex,
     pub(crate) typed_imports: Vec<TypedImport>,
+    /// The runtime's spare slot (see [`crate::runtime::spare`]).
+    pub(crate) spare: Arc<SpareSlot>,
 }
 
 /// The handle of a running job: read its events, send it items, cancel it.
@@ -391,12 +449,14 @@ pub fn start(
     let (in_tx, in_rx) = mpsc::channel(JOB_INBOX_BUFFER);
     let ctl = Arc::new(JobControl::new(Instant::now() + limits.deadline));
     let state_ctl = ctl.clone();
+    let running = job.spare.enter();
     let driver = Box::pin(async move {
         let final_tx = ev_tx.clone();
         let started = Instant::now();
         let mut store = None;
         let outcome = run(&job, input, limits, lookup, state_ctl, ev_tx, in_rx, label, &mut store).await;
-        metrics.record_job(started.elapsed(), outcome.is_ok());
+        let ended_well = outcome.is_ok();
+        metrics.record_job(started.elapsed(), ended_well);
         let last = match outcome {
             Ok(items) => JobEvent::Done { items },
             Err(e) => JobEvent::Failed(e),
@@ -409,6 +469,10 @@ pub fn start(
             PendOnce(false).await;
         }
         drop(store);
+        // Also after the result: the next run of this job may find it ready.
+        if running.leave() && ended_well {
+            refill(&job, limits).await;
+        }
     });
     let driver: Driver = driver;
     let driver = if inline {
@@ -433,38 +497,35 @@ async fn run(
     slot: &mut Option<Store<JobState>>,
 ) -> Result<u64, JobError> {
     let bindings = proxy::overrides(&job.typed_imports, &input, lookup.as_ref()).map_err(JobError::Rejected)?;
-    let state = JobState {
-        wasi: None,
-        table: ResourceTable::new(),
-        limiter: MemoryLimiter { max: limits.memory, hit: false },
-        lookup,
-        ctl: ctl.clone(),
-        events,
-        inbox,
-        limits,
-        items: 0,
-        bytes: 0,
-        label,
-        bindings,
-    };
+    let state = JobState::new(label, limits, Some(lookup), ctl.clone(), events, inbox, bindings);
     // The Store outlives this function: the caller drops it after the
     // job's last event has gone out.
-    let store = slot.insert(Store::new(job.pre.engine(), state));
-    store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(1);
-    let slice_end = Instant::now() + crate::limits::WASM_SLICE;
-    store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, JobState>| {
-        let ctl = &ctx.data().ctl;
-        if ctl.is_stopped() {
-            ctl.check_deadline();
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(crate::runtime::engine::at_tick(Instant::now(), slice_end))
+    let (store, instance) = match job.spare.take(job, limits.memory) {
+        Some(Spare { mut store, instance }) => {
+            // Its table is the one its instance was made with (empty).
+            let table = std::mem::replace(&mut store.data_mut().table, ResourceTable::new());
+            *store.data_mut() = JobState { table, ..state };
+            let store = slot.insert(store);
+            arm(store);
+            (store, instance)
         }
-    });
-    let instance = job.pre.instantiate_async(&mut *store).await.map_err(|e| {
-        JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) })
-    })?;
+        None => {
+            let store = slot.insert(new_store(job, state));
+            arm(store);
+            let instance = match job.pre.instantiate_async(&mut *store).await {
+                // The pool is full, and the spare may hold a slot: give it
+                // back and try once more.
+                Err(e) if e.is::<wasmtime::PoolConcurrencyLimitError>() && job.spare.discard() => {
+                    job.pre.instantiate_async(&mut *store).await
+                }
+                other => other,
+            };
+            let instance = instance.map_err(|e| {
+                JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) })
+            })?;
+            (store, instance)
+        }
+    };
     let outcome = async {
         let run = instance.get_typed_func::<(String,), (Result<(), String>,)>(&mut *store, &job.run)?;
         run.call_async(&mut *store, (input,)).await
@@ -481,5 +542,43 @@ async fn run(
             detail: format!("linear memory over {} bytes ({})", limits.memory, trap_message(&e)),
         }),
         Err(e) => Err(JobError::Trapped { message: trap_message(&e) }),
+    }
+}
+
+/// A Store for `job` with `state`, its memory limiter in place.
+fn new_store(job: &PreparedJob, state: JobState) -> Store<JobState> {
+    let mut store = Store::new(job.pre.engine(), state);
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+/// Sets a Store's epoch deadline and callback for a run that starts now:
+/// interrupted once its job is stopped, yielding after each slice.
+fn arm(store: &mut Store<JobState>) {
+    store.set_epoch_deadline(1);
+    let slice_end = Instant::now() + crate::limits::WASM_SLICE;
+    store.epoch_deadline_callback(move |ctx: StoreContextMut<'_, JobState>| {
+        let ctl = &ctx.data().ctl;
+        if ctl.is_stopped() {
+            ctl.check_deadline();
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(crate::runtime::engine::at_tick(Instant::now(), slice_end))
+        }
+    });
+}
+
+/// Instantiates a spare of `job` for runs with `limits` if its slot wants
+/// one. A spare whose instantiation reached outside its instance (WASI,
+/// services, resources) is not kept: that job instantiates per run.
+async fn refill(job: &Arc<PreparedJob>, limits: JobLimits) {
+    if !job.spare.wants() {
+        return;
+    }
+    let mut store = new_store(job, JobState::idle(job.label.clone(), limits));
+    arm(&mut store);
+    let Ok(instance) = job.pre.instantiate_async(&mut store).await else { return };
+    if store.data().untouched() {
+        job.spare.put(job, limits.memory, Spare { store, instance });
     }
 }

@@ -24,6 +24,7 @@ pub mod instances;
 pub mod job;
 pub mod proxy;
 pub mod service;
+pub mod spare;
 pub mod tiering;
 pub mod values;
 pub mod wasi;
@@ -103,6 +104,8 @@ struct Inner {
     compiling: InFlight,
     /// Foreground job compiles (the optimizing upgrades not counted).
     compiles: AtomicU64,
+    /// The one warm spare of a job instance (see [`spare`]).
+    spare: Arc<spare::SpareSlot>,
 }
 
 /// The process's WebAssembly runtime. Cheap to clone.
@@ -153,6 +156,8 @@ impl Runtime {
         imports::add_services(&mut service_linker).map_err(linker_err)?;
         imports::add_service_log(&mut service_linker).map_err(linker_err)?;
 
+        // One slot lent to a spare needs a pool of more than one.
+        let spare = Arc::new(spare::SpareSlot::new(cfg.engine.job_slots > 1));
         let mut failed = None;
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let upgrader = if engines.baseline_jobs.is_some() {
@@ -170,6 +175,7 @@ impl Runtime {
                 jobs: Mutex::new(JobCache::default()),
                 compiling: InFlight::default(),
                 compiles: AtomicU64::new(0),
+                spare,
             }
         });
         match failed {
@@ -181,6 +187,11 @@ impl Runtime {
     /// Call and job statistics of this runtime.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
+    }
+
+    /// The warm spare of a job instance: how often runs started on one.
+    pub fn spare(&self) -> &spare::SpareSlot {
+        &self.inner.spare
     }
 
     /// The configuration in force.
@@ -356,7 +367,8 @@ impl Runtime {
         let generation = lookup.generation();
         let (pre, typed_imports) = self.link_job(&component, lookup.as_ref())?;
         let label = Arc::from(format!("job-{}", hex(&sha[..6])));
-        let prepared = Arc::new(PreparedJob { sha256: sha, generation, optimized, label, pre, run, typed_imports });
+        let spare = self.inner.spare.clone();
+        let prepared = Arc::new(PreparedJob { sha256: sha, generation, optimized, label, pre, run, typed_imports, spare });
         self.store_job(sha, CachedJob { component, run, linked: Some(prepared.clone()), last_used: 0, optimized });
         Ok(prepared)
     }
