@@ -292,7 +292,7 @@ async fn a_warm_job_is_neither_recompiled_nor_relinked() {
     let lookup = reg.lookup();
     let bytes = plugin("greet");
     reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
-    wait_optimized(reg.runtime(), &regcenter::runtime::sha256(&bytes)).await; // the one planned relink
+    common::wait_optimized(reg.runtime(), &regcenter::runtime::sha256(&bytes)).await; // the one planned relink
     let a = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
     let b = reg.runtime().prepare_job(&bytes, &lookup).await.unwrap();
     assert!(Arc::ptr_eq(&a, &b));
@@ -429,7 +429,7 @@ async fn a_cold_job_runs_on_baseline_code_until_its_optimized_code_is_ready() {
     let (baseline_items, outcome) = run_prepared(cold).await;
     assert_eq!(outcome, Ok(2));
 
-    wait_optimized(&runtime, &sha).await;
+    common::wait_optimized(&runtime, &sha).await;
     let warm = runtime.prepare_job(&bytes, &lookup).await.expect("prepare");
     assert!(warm.optimized, "after the background compile the job runs on optimized code");
     let (optimized_items, outcome) = run_prepared(warm).await;
@@ -443,15 +443,6 @@ async fn a_cold_job_runs_on_baseline_code_until_its_optimized_code_is_ready() {
     assert_eq!(optimized[1], baseline[1], "both tiers compute the same greeting");
     for items in [&baseline, &optimized] {
         assert!(items[0].as_str().expect("a greeting").starts_with("Hello, world!"), "{items:?}");
-    }
-}
-
-/// Waits for the background compile of the job with hash `sha`.
-async fn wait_optimized(runtime: &regcenter::Runtime, sha: &[u8; 32]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while runtime.job_is_optimized(sha) != Some(true) {
-        assert!(std::time::Instant::now() < deadline, "the optimizing compile never finished");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

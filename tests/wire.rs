@@ -306,12 +306,7 @@ async fn a_masters_next_run_of_a_job_starts_on_the_fresh_spare_its_last_run_left
     };
     run().await; // on baseline code
     let sha = regcenter::runtime::sha256(job.bytes());
-    within("the optimized code", async {
-        while runtime.job_is_optimized(&sha) != Some(true) {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    common::wait_optimized(&runtime, &sha).await;
     // The first optimized run finds the baseline code's spare stale (no
     // run holds that code any more); it leaves one of its own, and every
     // later run starts on the one its predecessor left.

@@ -100,3 +100,12 @@ pub async fn operator(dir: &Path, port: u16) -> regcenter::client::Operator {
     let cfg = regcenter::client::OperatorConfig { data_dir: dir.to_path_buf(), token: None, trust: None };
     regcenter::client::Operator::connect(&format!("127.0.0.1:{port}"), &cfg).await.expect("operator connects")
 }
+
+/// Waits for the background compile of the job with hash `sha`.
+pub async fn wait_optimized(runtime: &regcenter::Runtime, sha: &[u8; 32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while runtime.job_is_optimized(sha) != Some(true) {
+        assert!(std::time::Instant::now() < deadline, "the optimizing compile never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -502,9 +502,8 @@ async fn run(
     // job's last event has gone out.
     let (store, instance) = match job.spare.take(job, limits.memory) {
         Some(Spare { mut store, instance }) => {
-            // Its table is the one its instance was made with (empty).
-            let table = std::mem::replace(&mut store.data_mut().table, ResourceTable::new());
-            *store.data_mut() = JobState { table, ..state };
+            // A spare is kept only with an empty table: nothing to carry over.
+            *store.data_mut() = state;
             let store = slot.insert(store);
             arm(store);
             (store, instance)
