@@ -69,6 +69,25 @@ async fn the_call_service_job_is_execute_from_afar() {
 }
 
 #[tokio::test]
+async fn a_call_whose_arguments_are_over_the_limit_is_refused_and_the_service_serves_on() {
+    let reg = registry_with(&["hello-world"]).await;
+    // A JSON string of MAX_ARGS_BYTES characters: two bytes over with its quotes.
+    let big = "x".repeat(regcenter::limits::MAX_ARGS_BYTES);
+    let (items, outcome) = run(&reg, "call-service", json!({"service": "hello-world", "method": "sayHello2", "args": [big]}), JobLimits::default()).await;
+    assert!(items.is_empty());
+    match outcome {
+        Err(JobError::Failed { message }) => {
+            let want = format!("arguments are {} bytes, over the {}-byte limit", regcenter::limits::MAX_ARGS_BYTES + 4, regcenter::limits::MAX_ARGS_BYTES);
+            assert!(message.contains(&want), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let (items, outcome) = run(&reg, "call-service", json!({"service": "hello-world", "method": "sayHello2", "args": ["Ann"]}), JobLimits::default()).await;
+    assert_eq!(outcome, Ok(1));
+    assert_eq!(items[0]["name"], "Ann");
+}
+
+#[tokio::test]
 async fn lean_jobs_read_escaped_input_name_bad_input_and_report_their_panics() {
     let reg = registry_with(&["hello-world"]).await;
     // call-service is a lean (no_std) job: job_sdk::json decodes the escaped

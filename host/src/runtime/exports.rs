@@ -3,7 +3,8 @@
 //! parameter names and types, and export indices for fast lookup. Also the
 //! `inspect` rendering and method-name resolution (`iface/method`, aliases).
 
-use crate::runtime::values::{describe, loose_eq, loose_key, names_match};
+use crate::runtime::values::{describe, loose_key, names_match};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type};
@@ -33,14 +34,12 @@ pub struct ExportedFunc {
     pub results: Vec<Type>,
     /// Where the function is in the component's exports.
     pub index: ComponentExportIndex,
-    /// `name` as [`names_match`] compares it (computed once, not per call).
-    loose: String,
 }
 
 impl ExportedFunc {
     fn new(interface: Option<usize>, name: &str, f: &ComponentFunc, index: ComponentExportIndex) -> Self {
         let (params, results) = func_parts(f);
-        Self { interface, name: name.to_string(), params, results, index, loose: loose_key(name) }
+        Self { interface, name: name.to_string(), params, results, index }
     }
 
     /// `name: func(a: t, …) -> r`.
@@ -56,6 +55,46 @@ pub struct Exports {
     pub interfaces: Vec<ExportedInterface>,
     /// Exported functions.
     pub funcs: Vec<ExportedFunc>,
+    /// Function numbers by name, for [`Exports::resolve`].
+    names: NameIndex,
+}
+
+/// The functions of each name, exact and in [`loose_key`] form, each list
+/// in export order: a dynamic call finds its method with one or two hash
+/// lookups instead of comparing its name with every function's.
+#[derive(Clone, Debug, Default)]
+struct NameIndex {
+    exact: HashMap<String, Vec<usize>>,
+    loose: HashMap<String, Vec<usize>>,
+}
+
+impl NameIndex {
+    fn new(funcs: &[ExportedFunc]) -> Self {
+        let mut index = NameIndex::default();
+        for (i, f) in funcs.iter().enumerate() {
+            index.exact.entry(f.name.clone()).or_default().push(i);
+            index.loose.entry(loose_key(&f.name)).or_default().push(i);
+        }
+        index
+    }
+
+    /// The functions named `name` exactly, then those named so loosely.
+    fn candidates(&self, name: &str) -> [&[usize]; 2] {
+        let exact = self.exact.get(name).map_or(&[][..], Vec::as_slice);
+        // Most names are short ASCII: their loose form is built on the stack.
+        let mut buf = [0u8; 64];
+        let loose = if name.is_ascii() && name.len() <= buf.len() {
+            let mut n = 0;
+            for b in name.bytes().filter(|b| *b != b'-' && *b != b'_') {
+                buf[n] = b.to_ascii_lowercase();
+                n += 1;
+            }
+            std::str::from_utf8(&buf[..n]).ok().and_then(|k| self.loose.get(k))
+        } else {
+            self.loose.get(&loose_key(name))
+        };
+        [exact, loose.map_or(&[][..], Vec::as_slice)]
+    }
 }
 
 /// Splits `ns:pkg/iface@1.2.3` into (`iface`, version).
@@ -89,24 +128,24 @@ fn signature(name: &str, params: &[(String, Type)], results: &[Type]) -> String 
 impl Exports {
     /// Reads the exports of `component`.
     pub fn of(component: &Component, engine: &Engine) -> Self {
-        let mut out = Exports::default();
+        let (mut interfaces, mut funcs) = (Vec::new(), Vec::new());
         let ty = component.component_type();
         for (name, ext) in ty.exports(engine) {
             match &ext.ty {
                 ComponentItem::ComponentFunc(f) => {
                     if let Some(index) = component.get_export_index(None, name) {
-                        out.funcs.push(ExportedFunc::new(None, name, f, index));
+                        funcs.push(ExportedFunc::new(None, name, f, index));
                     }
                 }
                 ComponentItem::ComponentInstance(inst) => {
                     let Some(inst_index) = component.get_export_index(None, name) else { continue };
                     let (short, version) = parse_interface_name(name);
-                    let iface = out.interfaces.len();
-                    out.interfaces.push(ExportedInterface { name: name.to_string(), short, version });
+                    let iface = interfaces.len();
+                    interfaces.push(ExportedInterface { name: name.to_string(), short, version });
                     for (fname, fext) in inst.exports(engine) {
                         if let ComponentItem::ComponentFunc(f) = &fext.ty {
                             if let Some(index) = component.get_export_index(Some(&inst_index), fname) {
-                                out.funcs.push(ExportedFunc::new(Some(iface), fname, f, index));
+                                funcs.push(ExportedFunc::new(Some(iface), fname, f, index));
                             }
                         }
                     }
@@ -114,7 +153,14 @@ impl Exports {
                 _ => {}
             }
         }
-        out
+        Self::new(interfaces, funcs)
+    }
+
+    /// Exports made of `interfaces` and `funcs` (whose `interface` fields
+    /// index `interfaces`).
+    pub fn new(interfaces: Vec<ExportedInterface>, funcs: Vec<ExportedFunc>) -> Self {
+        let names = NameIndex::new(&funcs);
+        Exports { interfaces, funcs, names }
     }
 
     /// The highest package version among the exported interfaces.
@@ -140,10 +186,8 @@ impl Exports {
         };
         // Exact names first, then loose ones; no allocation unless ambiguous
         // (this runs on every dynamic call).
-        let exact = |f: &ExportedFunc| f.name == name;
-        let loose = |f: &ExportedFunc| loose_eq(&f.loose, name);
-        for matches in [&exact as &dyn Fn(&ExportedFunc) -> bool, &loose] {
-            let mut hits = (0..self.funcs.len()).filter(|&i| iface_ok(&self.funcs[i]) && matches(&self.funcs[i]));
+        for candidates in self.names.candidates(name) {
+            let mut hits = candidates.iter().copied().filter(|&i| iface_ok(&self.funcs[i]));
             match (hits.next(), hits.next()) {
                 (None, _) => continue,
                 (Some(one), None) => return Ok(one),
@@ -226,5 +270,43 @@ mod tests {
         assert_eq!(v, Some(semver::Version::new(1, 2, 3)));
         assert_eq!(unversioned("example:hello/greeter@1.2.3"), "example:hello/greeter");
         assert_eq!(parse_interface_name("a:b/c").1, None);
+    }
+
+    /// hello-world's exports (`example:hello/greeter@1.0.0`: `say-hello`,
+    /// `say-hello2`), optionally with a second interface of the same functions.
+    fn hello_exports(twice: bool) -> Exports {
+        let engine = Engine::default();
+        let component = Component::from_file(&engine, crate::plugins::path("hello-world")).expect("built plugin");
+        let Exports { mut interfaces, mut funcs, .. } = Exports::of(&component, &engine);
+        if twice {
+            interfaces.push(ExportedInterface { name: "example:hello/other@1.0.0".into(), short: "other".into(), version: None });
+            let copies: Vec<ExportedFunc> = funcs.iter().map(|f| ExportedFunc { interface: Some(1), ..f.clone() }).collect();
+            funcs.extend(copies);
+        }
+        Exports::new(interfaces, funcs)
+    }
+
+    #[test]
+    fn methods_resolve_by_exact_loose_and_qualified_names() {
+        let e = hello_exports(false);
+        let name = |m: &str| e.resolve(m).map(|i| e.funcs[i].name.clone());
+        for m in ["say-hello", "sayHello", "say_hello", "SAY-HELLO", "greeter/sayHello", "example:hello/greeter/say-hello", "example:hello/greeter@1.0.0/sayHello"] {
+            assert_eq!(name(m).as_deref(), Ok("say-hello"), "{m}");
+        }
+        assert_eq!(name("sayHello2").as_deref(), Ok("say-hello2"));
+        for m in ["sayHell", "sayHello3", "", "other/sayHello", "say-hello/x", "Sträße"] {
+            assert_eq!(name(m), Err(String::new()), "{m}");
+        }
+        let long = format!("say{}hello", "-".repeat(100));
+        assert_eq!(name(&long).as_deref(), Ok("say-hello"), "a long name is matched loosely too");
+    }
+
+    #[test]
+    fn a_bare_name_exported_by_two_interfaces_is_ambiguous_until_qualified() {
+        let e = hello_exports(true);
+        assert_eq!(e.resolve("sayHello"), Err(" (ambiguous: use one of greeter/say-hello, other/say-hello)".into()));
+        assert_eq!(e.resolve("say-hello2"), Err(" (ambiguous: use one of greeter/say-hello2, other/say-hello2)".into()));
+        assert_eq!(e.resolve("other/sayHello"), Ok(2));
+        assert_eq!(e.resolve("greeter/say-hello"), Ok(0));
     }
 }

@@ -7,7 +7,7 @@ use crate::error::CallError;
 use crate::limits::MAX_ARGS_BYTES;
 use crate::runtime::service::{CallCtx, ServiceInfo, ServiceLookup};
 use std::sync::Arc;
-use wasmtime::component::{ComponentType, Lift, Linker, Lower};
+use wasmtime::component::{ComponentType, Lift, Linker, Lower, WasmStr};
 use wasmtime::StoreContextMut;
 use wasmtime_wasi::WasiView;
 
@@ -137,12 +137,17 @@ pub fn add_services<T: GuestHost>(linker: &mut Linker<T>) -> wasmtime::Result<()
     let mut inst = linker.instance(SERVICES)?;
     inst.func_wrap_async(
         "call",
-        |store: StoreContextMut<'_, T>, (service, method, args): (String, String, String)| {
+        |store: StoreContextMut<'_, T>, (service, method, args): (WasmStr, WasmStr, WasmStr)| {
             let lookup = store.data().lookup();
             let ctx = store.data().call_ctx();
             Box::new(async move {
                 let result = match ctx {
-                    Ok(ctx) => call_json_text(lookup, ctx, &service, &method, &args).await,
+                    Ok(ctx) => {
+                        // Read in place: the guest waits in this call, so
+                        // its memory holds still until the call returns.
+                        let (service, method, args) = (service.to_str(&store)?, method.to_str(&store)?, args.to_str(&store)?);
+                        call_json_text(lookup, ctx, &service, &method, &args).await
+                    }
                     Err(e) => Err(e),
                 };
                 Ok((result.map_err(WitCallError::from),))
