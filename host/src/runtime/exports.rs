@@ -48,7 +48,8 @@ impl ExportedFunc {
     }
 }
 
-/// The exports of a component.
+/// The exports of a component, made by [`Exports::of`] or [`Exports::new`]
+/// (which index the functions by name: read the fields, do not change them).
 #[derive(Clone, Debug, Default)]
 pub struct Exports {
     /// Exported interfaces.
@@ -184,8 +185,8 @@ impl Exports {
                 have.name == want || unversioned(&have.name) == want || names_match(&have.short, want)
             }
         };
-        // Exact names first, then loose ones; no allocation unless ambiguous
-        // (this runs on every dynamic call).
+        // Exact names first, then loose ones; no allocation for a short ASCII
+        // name unless it is ambiguous (this runs on every dynamic call).
         for candidates in self.names.candidates(name) {
             let mut hits = candidates.iter().copied().filter(|&i| iface_ok(&self.funcs[i]));
             match (hits.next(), hits.next()) {
