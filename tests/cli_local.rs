@@ -131,6 +131,19 @@ fn the_fanout_and_throughput_benches_measure_jobs_next_to_bare_quic_floors() {
 }
 
 #[test]
+fn the_local_bench_times_jobs_and_in_job_calls_next_to_the_guest_clock_they_are_timed_with() {
+    let out = regcenter(&["bench", "--quick", "--only", "local", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    for key in ["local_job_p50_us", "service_call_p50_us"] {
+        assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {}", r[key]);
+    }
+    // Two clock reads in a row may round to 0.0 µs on a fast machine.
+    assert!(r["service_call_clock_p50_us"].as_f64().is_some_and(|v| v >= 0.0), "{}", r["service_call_clock_p50_us"]);
+    assert!(r.get("throughput_jobs_per_s").is_none(), "only the local section ran");
+}
+
+#[test]
 fn the_memory_bench_measures_the_register_and_a_bare_quic_floor_in_their_own_processes() {
     let out = regcenter(&["bench", "--quick", "--only", "memory", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));

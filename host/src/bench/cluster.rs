@@ -138,7 +138,7 @@ impl Cluster {
     }
 
     /// Durations of `count` calls of `service`.sayHello from inside one job on bench-0.
-    pub async fn in_job_calls(&self, service: &str, count: u64) -> Result<Samples, BenchError> {
+    pub async fn in_job_calls(&self, service: &str, count: u64) -> Result<CallTimes, BenchError> {
         call_loop(self.main.registry(), service, count).await
     }
 
@@ -257,8 +257,8 @@ fn check(items: usize, outcome: Result<u64, String>) -> Result<(), BenchError> {
 }
 
 /// Runs the call-loop job against `service` on `registry`: per-call durations.
-async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Result<Samples, BenchError> {
-    let input = json!({"service": service, "method": "sayHello", "args": [], "count": count}).to_string();
+async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Result<CallTimes, BenchError> {
+    let input = json!({"service": service, "method": "sayHello", "args": [], "count": count, "clock": true}).to_string();
     let bytes = plugin("call-loop")?;
     // Measure on optimized code: compile, then wait for the background upgrade.
     registry.runtime().prepare_job(&bytes, &registry.lookup()).await.map_err(|e| BenchError(e.to_string()))?;
@@ -266,10 +266,25 @@ async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Res
     let running = registry.run_job(&bytes, input, JobLimits::default()).await.map_err(|e| BenchError(e.to_string()))?;
     let (items, _, outcome) = running.collect().await;
     outcome.map_err(|e| BenchError(format!("call-loop on {service}: {e}")))?;
-    let nanos: Vec<u64> = items.first().and_then(|i| serde_json::from_str(i).ok()).ok_or_else(|| BenchError("call-loop emitted no durations".into()))?;
-    let mut s = Samples::default();
-    s.extend_nanos(nanos);
-    Ok(s)
+    let mut samples = items.iter().map(|item| {
+        let nanos: Vec<u64> = serde_json::from_str(item).map_err(|e| BenchError(format!("call-loop emitted no durations: {e}")))?;
+        let mut s = Samples::default();
+        s.extend_nanos(nanos);
+        Ok::<_, BenchError>(s)
+    });
+    let missing = || BenchError(format!("call-loop emitted {} item(s), not 2", items.len()));
+    let calls = samples.next().ok_or_else(missing)??;
+    let clock = samples.next().ok_or_else(missing)??;
+    Ok(CallTimes { calls, clock })
+}
+
+/// What `call-loop` measured: each call, and an empty interval of the same
+/// clock before it (two reads in a row: what the timer adds to a sample).
+pub struct CallTimes {
+    /// One service call per sample.
+    pub calls: Samples,
+    /// Nothing between the clock reads.
+    pub clock: Samples,
 }
 
 /// In-job call latency to the same hello-world in Rust, Python and JavaScript
@@ -283,7 +298,7 @@ pub async fn language_calls(count: u64) -> Result<Vec<(&'static str, Samples)>, 
     }
     let mut out = Vec::new();
     for (lang, name) in guests {
-        out.push((lang, call_loop(&registry, name, count).await?));
+        out.push((lang, call_loop(&registry, name, count).await?.calls));
     }
     Ok(out)
 }

@@ -248,7 +248,8 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         let local = cluster.local_jobs(&call_service, &call_input, plan.batches * plan.per_batch).await?;
         r.insert("local_job_p50_us".into(), json!(local.p50_us()));
         let calls = cluster.in_job_calls("hello-world", plan.in_job_calls).await?;
-        r.insert("service_call_p50_us".into(), json!(calls.p50_us()));
+        r.insert("service_call_p50_us".into(), json!(calls.calls.p50_us()));
+        r.insert("service_call_clock_p50_us".into(), json!(calls.clock.p50_us()));
     }
 
     if opts.wants("throughput") {
