@@ -3,7 +3,7 @@
 //! parameter names and types, and export indices for fast lookup. Also the
 //! `inspect` rendering and method-name resolution (`iface/method`, aliases).
 
-use crate::runtime::values::{describe, loose_key, names_match};
+use crate::runtime::values::{describe, loose_key, loose_key_in, names_match};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
@@ -84,15 +84,9 @@ impl NameIndex {
         let exact = self.exact.get(name).map_or(&[][..], Vec::as_slice);
         // Most names are short ASCII: their loose form is built on the stack.
         let mut buf = [0u8; 64];
-        let loose = if name.is_ascii() && name.len() <= buf.len() {
-            let mut n = 0;
-            for b in name.bytes().filter(|b| *b != b'-' && *b != b'_') {
-                buf[n] = b.to_ascii_lowercase();
-                n += 1;
-            }
-            std::str::from_utf8(&buf[..n]).ok().and_then(|k| self.loose.get(k))
-        } else {
-            self.loose.get(&loose_key(name))
+        let loose = match loose_key_in(name, &mut buf) {
+            Some(key) => self.loose.get(key),
+            None => self.loose.get(&loose_key(name)),
         };
         [exact, loose.map_or(&[][..], Vec::as_slice)]
     }

@@ -500,17 +500,19 @@ async fn run(
     let state = JobState::new(label, limits, Some(lookup), ctl.clone(), events, inbox, bindings);
     // The Store outlives this function: the caller drops it after the
     // job's last event has gone out.
-    let (store, instance) = match job.spare.take(job, limits.memory) {
+    let (store, spare) = match job.spare.take(job, limits.memory) {
         Some(Spare { mut store, instance }) => {
             // A spare is kept only with an empty table: nothing to carry over.
             *store.data_mut() = state;
-            let store = slot.insert(store);
-            arm(store);
-            (store, instance)
+            (store, Some(instance))
         }
+        None => (new_store(job, state), None),
+    };
+    let store = slot.insert(store);
+    arm(store);
+    let instance = match spare {
+        Some(instance) => instance,
         None => {
-            let store = slot.insert(new_store(job, state));
-            arm(store);
             let instance = match job.pre.instantiate_async(&mut *store).await {
                 // The pool is full, and the spare may hold a slot: give it
                 // back and try once more.
@@ -519,10 +521,7 @@ async fn run(
                 }
                 other => other,
             };
-            let instance = instance.map_err(|e| {
-                JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) })
-            })?;
-            (store, instance)
+            instance.map_err(|e| JobError::Rejected(crate::error::LoadError::Instantiate { message: trap_message(&e) }))?
         }
     };
     let outcome = async {

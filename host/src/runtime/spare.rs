@@ -122,8 +122,7 @@ impl SpareSlot {
         None
     }
 
-    /// Whether a spare of `job` should be made now: the slot is enabled and
-    /// empty.
+    /// Whether a spare should be made now: the slot is enabled and empty.
     pub(crate) fn wants(&self) -> bool {
         self.enabled && !self.is_held()
     }

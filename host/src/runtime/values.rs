@@ -52,14 +52,18 @@ pub fn loose_key(s: &str) -> String {
     loose(s).collect()
 }
 
-/// Whether `given` in [`loose_key`] form equals `key` (already in that form),
-/// without allocating.
-pub fn loose_eq(key: &str, given: &str) -> bool {
-    if given.is_ascii() {
-        let mut bytes = given.bytes().filter(|b| *b != b'-' && *b != b'_').map(|b| b.to_ascii_lowercase());
-        return key.bytes().all(|k| bytes.next() == Some(k)) && bytes.next().is_none();
+/// [`loose_key`] of `given`, written into `buf` instead of allocating;
+/// `None` when `given` is not ASCII or is longer than `buf`.
+pub fn loose_key_in<'a>(given: &str, buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    if !given.is_ascii() || given.len() > buf.len() {
+        return None;
     }
-    key.chars().eq(loose(given))
+    let mut n = 0;
+    for b in given.bytes().filter(|b| *b != b'-' && *b != b'_') {
+        buf[n] = b.to_ascii_lowercase();
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n]).ok()
 }
 
 fn loose(s: &str) -> impl Iterator<Item = char> + '_ {
@@ -556,12 +560,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loose_eq_agrees_with_loose_key() {
-        for (key, given) in [("sayhello2", "sayHello2"), ("getallusers", "get_all_users"), ("sayhello", "sayHello2"), ("sayhello2", "sayHello"), ("straße", "Stra-ße"), ("", "-_"), ("a", "")] {
-            assert_eq!(loose_eq(key, given), loose_key(given) == key, "{key} vs {given}");
+    fn loose_key_in_agrees_with_loose_key() {
+        let mut buf = [0u8; 64];
+        for given in ["sayHello2", "get_all_users", "SAY-HELLO", "say-hell", "-_", ""] {
+            assert_eq!(loose_key_in(given, &mut buf).map(str::to_string), Some(loose_key(given)), "{given}");
         }
-        assert!(loose_eq("sayhello", "SAY-HELLO"));
-        assert!(!loose_eq("sayhello", "say-hell"));
+        assert_eq!(loose_key_in("SAY-HELLO", &mut buf), Some("sayhello"));
+        assert_eq!(loose_key_in("Stra-ße", &mut buf), None, "not ASCII: the caller allocates");
+        assert_eq!(loose_key_in(&"a".repeat(65), &mut buf), None, "longer than the buffer");
     }
 
     #[test]
