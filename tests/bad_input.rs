@@ -45,7 +45,7 @@ async fn attempt(ep: &quinn::Endpoint, addr: SocketAddr, bytes: &[u8], fin: bool
     let reply = within("the register's answer", recv.read_to_end(1 << 16)).await.unwrap_or_default();
     let mut dec = regcenter::protocol::message::Decoder::default();
     dec.push(&reply);
-    if let Ok(Some(Message::AuthFailed(f))) = dec.next() {
+    if let Ok(Some(Message::AuthFailed(f))) = dec.next_message() {
         within("close", conn.closed()).await;
         return f.reason;
     }
@@ -144,7 +144,7 @@ async fn a_second_hello_and_garbage_after_authentication_drop_only_that_master()
         let mut buf = vec![0u8; 4096];
         let welcome = within("welcome", async {
             loop {
-                if let Some(m) = dec.next().unwrap() {
+                if let Some(m) = dec.next_message().unwrap() {
                     return m;
                 }
                 let n = recv.read(&mut buf).await.unwrap().expect("welcome before the end");

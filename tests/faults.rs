@@ -136,7 +136,7 @@ async fn a_flood_of_bad_connections_keeps_register_memory_bounded_and_masters_se
         let reply = recv.read_to_end(1 << 16).await.unwrap_or_default();
         let mut dec = regcenter::protocol::message::Decoder::default();
         dec.push(&reply);
-        match dec.next() {
+        match dec.next_message() {
             Ok(Some(Message::AuthFailed(f))) => f.reason,
             other => format!("{other:?}"),
         }

@@ -54,7 +54,7 @@ async fn user_services_answer_the_same_and_keep_state_between_calls() {
         t.push(reg.execute(name, "updateUser", &json!({"id": 3, "data": {"email": "c@example.com"}})).await.unwrap());
         t.push(reg.execute(name, "getAllUsers", &json!([])).await.unwrap());
         t.push(reg.execute(name, "getUser", &json!({"id": 42})).await.unwrap());
-        let err = reg.execute(name, "updateUser", &json!({"id": 42, "data": {}})).await.err().expect("unknown id fails");
+        let err = reg.execute(name, "updateUser", &json!({"id": 42, "data": {}})).await.expect_err("unknown id fails");
         t.push(json!(err.to_string()));
         transcripts.push(t);
     }

@@ -63,9 +63,9 @@ async fn granted_directories_and_variables_are_visible_and_nothing_else() {
         assert_eq!(reg.execute(probe, "envVar", &json!(["GREETING"])).await.unwrap(), "hi", "{probe}");
         assert_eq!(reg.execute(probe, "envVar", &json!(["HOME"])).await.unwrap(), Value::Null, "{probe}");
         // The host path itself is not reachable; only the guest mount point is.
-        let e = reg.execute(probe, "readFile", &json!([format!("{host_dir}/secret.txt")])).await.err().expect("host path denied");
+        let e = reg.execute(probe, "readFile", &json!([format!("{host_dir}/secret.txt")])).await.expect_err("host path denied");
         assert!(e.to_string().contains("No such file or directory"), "{probe}: {e}");
-        let e = reg.execute(probe, "readFile", &json!(["/data/../../etc/passwd"])).await.err().expect("escape denied");
+        let e = reg.execute(probe, "readFile", &json!(["/data/../../etc/passwd"])).await.expect_err("escape denied");
         assert!(!e.to_string().contains("root:"), "{probe}: {e}");
     }
 }

@@ -262,7 +262,7 @@ async fn an_unauthenticated_peer_cannot_send_commands_or_jobs() {
     let reply = within("refusal", recv.read_to_end(1 << 16)).await.unwrap_or_default();
     let mut dec = regcenter::protocol::message::Decoder::default();
     dec.push(&reply);
-    match dec.next() {
+    match dec.next_message() {
         Ok(Some(Message::AuthFailed(f))) => assert!(f.reason.contains("unexpected command before hello"), "{}", f.reason),
         other => panic!("{other:?}"),
     }

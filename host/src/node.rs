@@ -9,7 +9,7 @@ use crate::register::{Register, RegisterConfig, RegisterError, RegisterEvent};
 use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
 use crate::transport::tls::{TlsError, Trust};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One line of a node's own output on stdout. A serving node outlives its
@@ -69,7 +69,7 @@ impl TrustOptions {
     }
 }
 
-fn read_text(p: &PathBuf) -> Result<String, NodeError> {
+fn read_text(p: &Path) -> Result<String, NodeError> {
     let bytes = crate::hosting::read(p)?;
     String::from_utf8(bytes).map_err(|_| NodeError::Usage(format!("{} is not UTF-8 text", p.display())))
 }

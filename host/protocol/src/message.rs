@@ -628,7 +628,7 @@ impl Decoder {
     }
 
     /// The next whole message, `Ok(None)` if more bytes are needed.
-    pub fn next(&mut self) -> Result<Option<Message>, ProtocolError> {
+    pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         let rest = &self.buf[self.start..];
         let Some(n) = frame::check(rest, self.max_frame)? else {
             if self.start > 0 {
@@ -727,7 +727,7 @@ mod tests {
         let m = Message::Reply(serde_json::json!(0.11326434445538013));
         let mut d = Decoder::default();
         d.push(&m.to_frame());
-        assert_eq!(d.next().unwrap(), Some(m));
+        assert_eq!(d.next_message().unwrap(), Some(m));
     }
 
     #[test]
@@ -736,8 +736,8 @@ mod tests {
             let frame = m.to_frame();
             let mut d = Decoder::default();
             d.push(&frame);
-            assert_eq!(d.next().unwrap(), Some(m.clone()), "{}", m.name());
-            assert_eq!(d.next().unwrap(), None);
+            assert_eq!(d.next_message().unwrap(), Some(m.clone()), "{}", m.name());
+            assert_eq!(d.next_message().unwrap(), None);
             assert_eq!(d.pending(), 0);
         }
     }
@@ -752,7 +752,7 @@ mod tests {
         let mut got = Vec::new();
         for b in &stream {
             d.push(std::slice::from_ref(b));
-            while let Some(m) = d.next().unwrap() {
+            while let Some(m) = d.next_message().unwrap() {
                 got.push(m);
             }
         }
@@ -799,7 +799,7 @@ mod tests {
         assert_eq!(frame[4], kind::JOB_START);
         let mut d = Decoder::new(1 << 20);
         d.push(&frame);
-        assert_eq!(d.next().unwrap(), Some(start));
+        assert_eq!(d.next_message().unwrap(), Some(start));
     }
 
     #[test]
@@ -807,7 +807,7 @@ mod tests {
         let frame = Message::Done(3).to_frame();
         let mut d = Decoder::default();
         d.push(&frame[..frame.len() - 1]);
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_message().unwrap(), None);
         assert_eq!(d.pending(), frame.len() - 1);
     }
 
@@ -815,7 +815,7 @@ mod tests {
     fn oversized_length_prefix_is_refused() {
         let mut d = Decoder::new(1024);
         d.push(&[0x7f, 0xff, 0xff, 0xff, kind::ITEM]);
-        assert!(matches!(d.next(), Err(ProtocolError::Frame(FrameError::TooLarge { .. }))));
+        assert!(matches!(d.next_message(), Err(ProtocolError::Frame(FrameError::TooLarge { .. }))));
     }
 
     #[test]
@@ -831,7 +831,7 @@ mod tests {
         for bytes in cases {
             let mut d = Decoder::default();
             d.push(&bytes);
-            assert!(d.next().is_err(), "{bytes:?}");
+            assert!(d.next_message().is_err(), "{bytes:?}");
         }
     }
 
@@ -842,7 +842,7 @@ mod tests {
         json(&mut frame, kind::HELLO, &hello);
         let mut d = Decoder::default();
         d.push(&frame);
-        let err = d.next().unwrap_err();
+        let err = d.next_message().unwrap_err();
         assert_eq!(err, ProtocolError::Version { peer: 99, ours: PROTOCOL_VERSION });
         assert_eq!(err.to_string(), "protocol version mismatch: peer speaks 99, this side 2");
     }
@@ -852,7 +852,7 @@ mod tests {
         let mut d = Decoder::default();
         for i in 0..1000u64 {
             d.push(&Message::Done(i).to_frame());
-            assert_eq!(d.next().unwrap(), Some(Message::Done(i)));
+            assert_eq!(d.next_message().unwrap(), Some(Message::Done(i)));
         }
         assert!(d.buf.capacity() < 1024, "buffer stays small: {}", d.buf.capacity());
     }

@@ -205,7 +205,7 @@ impl LoadedService {
         let mut funcs = Vec::with_capacity(self.exports.funcs.len());
         for f in &self.exports.funcs {
             let func = instance
-                .get_func(&mut store, &f.index)
+                .get_func(&mut store, f.index)
                 .ok_or_else(|| LoadError::Instantiate { message: format!("export {} missing after instantiation", f.name) })?;
             funcs.push(func);
         }

@@ -51,7 +51,7 @@ impl MessageReader {
     /// The next message; `Ok(None)` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Message>, StreamError> {
         loop {
-            if let Some(m) = self.decoder.next()? {
+            if let Some(m) = self.decoder.next_message()? {
                 return Ok(Some(m));
             }
             match self.recv.read_chunk(READ_CHUNK, true).await {
