@@ -58,9 +58,10 @@ pub fn loose_key_in<'a>(given: &str, buf: &'a mut [u8; 64]) -> Option<&'a str> {
     if !given.is_ascii() || given.len() > buf.len() {
         return None;
     }
+    // The same rule as `loose`: for ASCII it yields one ASCII char per kept byte.
     let mut n = 0;
-    for b in given.bytes().filter(|b| *b != b'-' && *b != b'_') {
-        buf[n] = b.to_ascii_lowercase();
+    for c in loose(given) {
+        buf[n] = c as u8;
         n += 1;
     }
     std::str::from_utf8(&buf[..n]).ok()
