@@ -4,7 +4,7 @@
 //! `inspect` rendering and method-name resolution (`iface/method`, aliases).
 
 use crate::runtime::values::{describe, loose_key, loose_key_in, names_match};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, Type};
@@ -65,31 +65,68 @@ pub struct Exports {
 /// lookups instead of comparing its name with every function's.
 #[derive(Clone, Debug, Default)]
 struct NameIndex {
-    exact: HashMap<String, Vec<usize>>,
-    loose: HashMap<String, Vec<usize>>,
+    /// Each exact name with its functions, and the usual other spellings of
+    /// each name (`sayHello`, `SayHello`, `say_hello` for `say-hello`) that
+    /// are not exact names, with what their loose lookup finds: a call with
+    /// either kind of name needs one lookup and no loose key.
+    direct: FxHashMap<String, Vec<usize>>,
+    loose: FxHashMap<String, Vec<usize>>,
 }
 
 impl NameIndex {
     fn new(funcs: &[ExportedFunc]) -> Self {
         let mut index = NameIndex::default();
         for (i, f) in funcs.iter().enumerate() {
-            index.exact.entry(f.name.clone()).or_default().push(i);
+            index.direct.entry(f.name.clone()).or_default().push(i);
             index.loose.entry(loose_key(&f.name)).or_default().push(i);
+        }
+        for f in funcs {
+            for other in spellings(&f.name) {
+                if let (false, Some(found)) = (index.direct.contains_key(&other), index.loose.get(&loose_key(&other))) {
+                    index.direct.insert(other, found.clone());
+                }
+            }
         }
         index
     }
 
-    /// The functions named `name` exactly, then those named so loosely.
-    fn candidates(&self, name: &str) -> [&[usize]; 2] {
-        let exact = self.exact.get(name).map_or(&[][..], Vec::as_slice);
-        // Most names are short ASCII: their loose form is built on the stack.
-        let mut buf = [0u8; 64];
-        let loose = match loose_key_in(name, &mut buf) {
-            Some(key) => self.loose.get(key),
-            None => self.loose.get(&loose_key(name)),
-        };
-        [exact, loose.map_or(&[][..], Vec::as_slice)]
+    /// The functions named `name` exactly (or, for one of the usual other
+    /// spellings, loosely), then, only if asked for, those named so loosely.
+    fn candidates<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [usize]> + 'a {
+        let direct = self.direct.get(name).map_or(&[][..], Vec::as_slice);
+        std::iter::once(direct).chain(std::iter::once_with(move || {
+            // Most names are short ASCII: their loose form is built on the stack.
+            let mut buf = [0u8; 64];
+            let loose = match loose_key_in(name, &mut buf) {
+                Some(key) => self.loose.get(key),
+                None => self.loose.get(&loose_key(name)),
+            };
+            loose.map_or(&[][..], Vec::as_slice)
+        }))
     }
+}
+
+/// `say-hello` spelled `sayHello`, `SayHello` and `say_hello` (each of which
+/// [`names_match`] it); empty for a name without dashes.
+fn spellings(name: &str) -> Vec<String> {
+    if !name.contains('-') {
+        return Vec::new();
+    }
+    let mut camel = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        match c {
+            '-' => upper = true,
+            c if upper => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    let mut pascal: String = camel.chars().take(1).flat_map(char::to_uppercase).collect();
+    pascal.extend(camel.chars().skip(1));
+    vec![camel, pascal, name.replace('-', "_")]
 }
 
 /// Splits `ns:pkg/iface@1.2.3` into (`iface`, version).
@@ -294,6 +331,22 @@ mod tests {
         }
         let long = format!("say{}hello", "-".repeat(100));
         assert_eq!(name(&long).as_deref(), Ok("say-hello"), "a long name is matched loosely too");
+    }
+
+    #[test]
+    fn other_spellings_of_a_name_find_what_its_loose_lookup_finds() {
+        assert_eq!(spellings("say-hello2"), ["sayHello2", "SayHello2", "say_hello2"]);
+        assert_eq!(spellings("get-all-users"), ["getAllUsers", "GetAllUsers", "get_all_users"]);
+        assert!(spellings("run").is_empty());
+        for twice in [false, true] {
+            let e = hello_exports(twice);
+            for f in &e.funcs {
+                for other in spellings(&f.name) {
+                    assert!(names_match(&f.name, &other), "{other}");
+                    assert_eq!(e.names.direct.get(&other), e.names.loose.get(&loose_key(&other)), "{other}");
+                }
+            }
+        }
     }
 
     #[test]

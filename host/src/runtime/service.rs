@@ -293,13 +293,15 @@ impl LoadedService {
         if missing {
             now = Instant::now();
         }
-        let mut chain = ctx.chain;
-        chain.push((self.id, self.name.clone()));
         let data = slot.store.data_mut();
         // The call's own budget starts once it has an instance.
         data.deadline = now + self.settings.call_deadline;
         data.slice_end = now + crate::limits::WASM_SLICE;
-        data.ctx = CallCtx { chain, deadline: data.deadline };
+        // The chain is rebuilt in the buffer of the instance's last call.
+        data.ctx.chain.clear();
+        data.ctx.chain.extend(ctx.chain);
+        data.ctx.chain.push((self.id, self.name.clone()));
+        data.ctx.deadline = data.deadline;
         slot.store.set_epoch_deadline(1);
         let mut results = vec![Val::Bool(false); self.exports.funcs[func].results.len()];
         let func_handle = slot.funcs[func];
