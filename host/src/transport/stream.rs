@@ -72,7 +72,13 @@ impl MessageReader {
     /// waiting: a reader dropped before it saw the end makes quinn send
     /// STOP_SENDING (and the peer a RESET_STREAM back), two frames per job.
     pub async fn take_end(&mut self) {
-        let _ = tokio::time::timeout(std::time::Duration::ZERO, self.recv.read_chunk(READ_CHUNK, true)).await;
+        // One poll, no timer: what has arrived is taken, nothing is awaited.
+        let mut read = std::pin::pin!(self.recv.read_chunk(READ_CHUNK, true));
+        std::future::poll_fn(|cx| {
+            let _ = std::future::Future::poll(read.as_mut(), cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
     }
 }
 
