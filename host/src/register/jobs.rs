@@ -224,8 +224,14 @@ impl Drop for Open {
 /// for its items, waits until it is read.
 pub fn start(master: Arc<MasterConn>, module: JobModule, input: String, limits: JobLimits, max_frame: usize, items: Input, driven_by: Pump) -> RemoteJob {
     let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-    let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
-    let in_tx = (items == Input::Open).then_some(in_tx);
+    // A job without input items (a plain run) needs no input channel.
+    let (in_tx, in_rx) = match items {
+        Input::Open => {
+            let (in_tx, in_rx) = mpsc::channel(EVENT_BUFFER);
+            (Some(in_tx), Some(in_rx))
+        }
+        Input::Closed => (None, None),
+    };
     let id = master.id.clone();
     let open = Open::new(master);
     let driver: Driver = Box::pin(async move {
@@ -260,6 +266,14 @@ fn final_event(master: &str, items: u64, msg: Message) -> RemoteEvent {
     }
 }
 
+/// The next input item; `None` once the input is closed (or never opened).
+async fn next_input(input: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match input {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
+}
+
 /// Frames coalesced into a job's first write at most.
 const FIRST_WRITE_BYTES: usize = 64 << 10;
 
@@ -271,7 +285,7 @@ async fn pump(
     limits: JobLimits,
     max_frame: usize,
     tx: &mpsc::Sender<RemoteEvent>,
-    mut in_rx: mpsc::Receiver<String>,
+    mut in_rx: Option<mpsc::Receiver<String>>,
 ) -> Option<RemoteEvent> {
     let lost = |reason: String| RemoteEvent::Failed(RemoteError::MasterLost { master: master.id.clone(), reason });
     let protocol = |message: String| RemoteEvent::Failed(RemoteError::Protocol { master: master.id.clone(), message });
@@ -281,7 +295,7 @@ async fn pump(
     let mut first = start.to_frame();
     let mut input_open = true;
     while first.len() < FIRST_WRITE_BYTES {
-        match in_rx.try_recv() {
+        match in_rx.as_mut().map_or(Err(mpsc::error::TryRecvError::Disconnected), mpsc::Receiver::try_recv) {
             Ok(item) => first.extend_from_slice(&Message::Input(item).to_frame()),
             Err(mpsc::error::TryRecvError::Disconnected) => {
                 first.extend_from_slice(&Message::InputEnd.to_frame());
@@ -299,6 +313,10 @@ async fn pump(
     let mut sent = first;
     let mut replayable = true;
     let mut end_early = !input_open && master.modules.contains(&module.sha256);
+    // The requester leaving is watched by one waiter for the whole job, not
+    // one registered and removed on every message.
+    let requester_gone = tx.closed();
+    tokio::pin!(requester_gone);
     'attempt: loop {
         let (mut send, recv) = match master.conn.open_bi().await {
             Ok(s) => s,
@@ -317,7 +335,7 @@ async fn pump(
         loop {
             tokio::select! {
                 biased;
-                _ = tx.closed() => {
+                _ = &mut requester_gone => {
                     let _ = send.reset(codes::CANCELLED.into());
                     reader.stop(codes::CANCELLED);
                     return None;
@@ -385,7 +403,7 @@ async fn pump(
                         return Some(end);
                     }
                 }
-                item = in_rx.recv(), if input_open => {
+                item = next_input(&mut in_rx), if input_open => {
                     let msg = match item {
                         Some(i) => Message::Input(i),
                         None => {
