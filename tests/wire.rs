@@ -411,6 +411,33 @@ async fn broadcast_jobs_collected_by_other_tasks_close_their_streams_cleanly() {
     assert_eq!(frames(), before, "(stop_sending rx, reset_stream rx, stop_sending tx, reset_stream tx)");
 }
 
+/// Masters in one process may share a runtime (and its pool of job slots).
+/// Each has one job of a broadcast, so none is alone by its own count; the
+/// runtime's count decides whether a finished job's Store may wait for its
+/// result to leave. Were each to wait, every finished Store would hold a
+/// slot and the pool of 4 would refuse most of the 24 jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masters_sharing_a_runtime_do_not_hold_a_slot_each_in_a_broadcast() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = register(dir.path()).await;
+    let runtime = common::own_runtime(4);
+    let mut masters = Vec::new();
+    for i in 0..24 {
+        let m = Master::new(master_cfg(dir.path(), &format!("m-share-{i}")), regcenter::ServiceRegistry::new(runtime.clone())).expect("master");
+        connected(&reg, &m, reg.local_addr().port()).await;
+        masters.push(m);
+    }
+    let job = JobModule::new(plugin("emit-flood"));
+    for round in 0..10 {
+        let all = reg.run_on_all_masters(&job, r#"{"count": 1}"#, JobLimits::default());
+        assert_eq!(all.len(), 24);
+        for j in all {
+            let master = j.master.clone();
+            assert_eq!(within("shared broadcast", j.collect()).await.1, Ok(1), "round {round}, {master}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_hundred_concurrent_jobs_complete_in_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -149,15 +149,20 @@ pub async fn serve(inner: Arc<MasterInner>, register: Arc<str>, mut send: quinn:
     // leaves in the same packet as the result. A lone job's Store (a third
     // of a short job's CPU) goes after the connection has sent that packet:
     // the write woke its driver, which runs before this task is polled
-    // again. With other jobs running, the packet waits for their turns
-    // anyway, and the Store goes at once: its pool slot, still in the
-    // cache, is the one the next job gets (slots are reused last-in,
-    // first-out), where a yield would hold one slot per queued job.
+    // again. With other jobs running on the runtime (this master's, or
+    // those of other masters sharing it in one process), the packet waits
+    // for their turns anyway, and the Store goes at once: its pool slot,
+    // still in the cache, is the one the next job gets (slots are reused
+    // last-in, first-out), where a yield would hold one slot per queued
+    // job. The count is the runtime's, not this master's: in a broadcast
+    // to many masters in one process each master has one job, and yielding
+    // in every one of them kept hundreds of Stores alive, each in a slot
+    // of its own gone cold.
     if reading {
         reader.take_end().await;
     }
     drop((send, reader));
-    if inner.load.borrow().total() <= 1 {
+    if inner.registry.runtime().runs_under_way() <= 1 {
         tokio::task::yield_now().await;
     }
     drop(job);

@@ -194,6 +194,13 @@ impl Runtime {
         &self.inner.spare
     }
 
+    /// Job runs under way on this runtime, from every master and local
+    /// caller that shares it (an inline run counts until its Store is
+    /// dropped).
+    pub fn runs_under_way(&self) -> usize {
+        self.inner.spare.runs_under_way()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &RuntimeConfig {
         &self.inner.cfg

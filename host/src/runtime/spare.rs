@@ -85,6 +85,12 @@ impl SpareSlot {
         Running(self.clone())
     }
 
+    /// Runs of this runtime under way (inline runs count until their Store
+    /// is dropped).
+    pub fn runs_under_way(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
     /// How many runs have started on a spare.
     pub fn taken(&self) -> u64 {
         self.taken.load(Ordering::Relaxed)
