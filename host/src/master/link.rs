@@ -181,20 +181,23 @@ async fn serve(
     tokio::pin!(load_due);
     let mut load_pending = true;
     let register: Arc<str> = key.into();
-    // Accepting job streams is a future of its own that lives as long as the
-    // session: a new stream wakes it without ending the select below, so the
-    // other branches' futures are not built and registered again per job.
-    let accept = async {
-        loop {
-            match conn.accept_bi().await {
-                Ok((s, r)) => {
-                    tokio::spawn(exec::serve(inner.clone(), register.clone(), s, r));
+    // Job streams are accepted by a task of their own for the session: a new
+    // stream wakes only that task, not this loop (whose select polls every
+    // branch on each wake-up: the control stream, three watches and a timer).
+    let mut acceptor = {
+        let (inner, register, conn) = (inner.clone(), register.clone(), conn.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            loop {
+                match conn.accept_bi().await {
+                    Ok((s, r)) => {
+                        tokio::spawn(exec::serve(inner.clone(), register.clone(), s, r));
+                    }
+                    Err(e) => return e.to_string(),
                 }
-                Err(e) => return e.to_string(),
             }
-        }
+        }))
     };
-    tokio::pin!(accept);
+    let mut accept = std::pin::pin!(acceptor.ended());
     loop {
         tokio::select! {
             reason = &mut accept => return reason,
@@ -250,5 +253,25 @@ async fn serve(
                 }
             }
         }
+    }
+}
+
+/// A task aborted when its handle is dropped (a session's acceptor ends with
+/// its session).
+struct AbortOnDrop(tokio::task::JoinHandle<String>);
+
+impl AbortOnDrop {
+    /// Why the task ended.
+    async fn ended(&mut self) -> String {
+        match (&mut self.0).await {
+            Ok(reason) => reason,
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
