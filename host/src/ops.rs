@@ -138,19 +138,20 @@ pub async fn tell(conn: &Conn, cmd: &str, payload: Option<&str>, master: Option<
     Ok(conn.open().await?.tell(master, Command { cmd: cmd.to_string(), payload }).await?)
 }
 
+/// How `run` runs and reports.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The jobs' deadline; the command waits 5 s more for their outcomes.
+    pub timeout: Duration,
+    /// One JSON object per event on `out` instead of plain lines.
+    pub json: bool,
+}
+
 /// `run`: streams each master's events to `out` (items as they arrive,
 /// prefixed by master when there are several; `--json`: one JSON object per
 /// event) and a progress/summary to `err`.
-pub async fn run(
-    conn: &Conn,
-    module: JobModule,
-    target: RunTarget,
-    input: String,
-    timeout: Duration,
-    as_json: bool,
-    out: &mut impl Write,
-    err: &mut impl Write,
-) -> Result<usize, OpsError> {
+pub async fn run(conn: &Conn, module: JobModule, target: RunTarget, input: String, opts: RunOptions, out: &mut impl Write, err: &mut impl Write) -> Result<usize, OpsError> {
+    let RunOptions { timeout, json: as_json } = opts;
     let op = conn.open().await?;
     let limits = JobLimits { deadline: timeout, ..JobLimits::default() };
     let several = matches!(target, RunTarget::All);

@@ -531,7 +531,8 @@ async fn dispatch(command: Command) -> Result<()> {
             if sign {
                 module = module.signed(&regcenter::ops::job_signer(&conn.cfg.data_dir)?);
             }
-            regcenter::ops::run(&conn, module, target, input, Duration::from_secs_f64(timeout), json, &mut std::io::stdout(), &mut std::io::stderr()).await?;
+            let opts = regcenter::ops::RunOptions { timeout: Duration::from_secs_f64(timeout), json };
+            regcenter::ops::run(&conn, module, target, input, opts, &mut std::io::stdout(), &mut std::io::stderr()).await?;
         }
         Command::Call { conn, service, method, args, master, retries } => {
             let out = regcenter::ops::call(&conn.into_conn()?, &service, &method, args.as_deref(), master, retries).await?;

@@ -229,7 +229,7 @@ impl Runtime {
         }
         let pre = self.inner.service_linker.instantiate_pre(&component).map_err(|e| unsatisfied(&component, &self.inner.engines.services, e))?;
         let version = version.or_else(|| exports.package_version()).unwrap_or_else(|| semver::Version::new(0, 0, 0));
-        LoadedService::start(id, name, version, exports, metadata, pre, settings, lookup).await
+        LoadedService::start(id, name, version, metadata, service::ServiceCode { exports, pre }, settings, lookup).await
     }
 
     /// The default [`ServiceSettings`] of this runtime.

@@ -125,6 +125,15 @@ struct Slot {
     funcs: Vec<Func>,
 }
 
+/// A service's compiled code: what it exports, and its instances' factory
+/// (linked to the host).
+pub struct ServiceCode {
+    /// Its exported functions.
+    pub exports: Exports,
+    /// Instantiates it.
+    pub pre: InstancePre<ServiceState>,
+}
+
 /// A registered, instantiated service.
 pub struct LoadedService {
     /// Unique id within the process.
@@ -151,12 +160,12 @@ impl LoadedService {
         id: u64,
         name: &str,
         version: semver::Version,
-        exports: Exports,
         metadata: BTreeMap<String, String>,
-        pre: InstancePre<ServiceState>,
+        code: ServiceCode,
         settings: ServiceSettings,
         lookup: Weak<dyn ServiceLookup>,
     ) -> Result<Self, LoadError> {
+        let ServiceCode { exports, pre } = code;
         let call_counters = exports.funcs.iter().map(|f| settings.metrics.call_counter(name, &f.name)).collect();
         let mut svc = LoadedService {
             call_counters,
