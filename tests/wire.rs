@@ -415,7 +415,8 @@ async fn broadcast_jobs_collected_by_other_tasks_close_their_streams_cleanly() {
 /// Each has one job of a broadcast, so none is alone by its own count; the
 /// runtime's count decides whether a finished job's Store may wait for its
 /// result to leave. Were each to wait, every finished Store would hold a
-/// slot and the pool of 4 would refuse most of the 24 jobs.
+/// slot and the pool of 4 would refuse jobs (with the master's own count,
+/// it did).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn masters_sharing_a_runtime_do_not_hold_a_slot_each_in_a_broadcast() {
     let dir = tempfile::tempdir().unwrap();
