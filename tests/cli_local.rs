@@ -131,11 +131,11 @@ fn the_fanout_and_throughput_benches_measure_jobs_next_to_bare_quic_floors() {
 }
 
 #[test]
-fn the_local_bench_times_jobs_and_in_job_calls_next_to_the_guest_clock_they_are_timed_with() {
+fn the_local_bench_times_jobs_and_in_job_calls_next_to_their_bare_floor_and_the_guest_clock() {
     let out = regcenter(&["bench", "--quick", "--only", "local", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
-    for key in ["local_job_p50_us", "service_call_p50_us"] {
+    for key in ["local_job_p50_us", "service_call_p50_us", "service_call_floor_p50_us", "service_call_ratio"] {
         assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {}", r[key]);
     }
     // Two clock reads in a row may round to 0.0 µs on a fast machine.

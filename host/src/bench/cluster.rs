@@ -11,6 +11,7 @@ use crate::master::{Master, MasterConfig};
 use crate::protocol::message::RunTarget;
 use crate::register::{JobModule, Register, RegisterConfig, RemoteEvent};
 use crate::runtime::engine::EngineConfig;
+use crate::runtime::job::RunningJob;
 use crate::{JobLimits, Runtime, RuntimeConfig, ServiceOptions, ServiceRegistry};
 use serde_json::json;
 use std::path::Path;
@@ -137,6 +138,11 @@ impl Cluster {
         Ok(s)
     }
 
+    /// The services of bench-0.
+    pub fn registry(&self) -> &ServiceRegistry {
+        self.main.registry()
+    }
+
     /// Durations of `count` calls of `service`.sayHello from inside one job on bench-0.
     pub async fn in_job_calls(&self, service: &str, count: u64) -> Result<CallTimes, BenchError> {
         call_loop(self.main.registry(), service, count).await
@@ -258,12 +264,21 @@ fn check(items: usize, outcome: Result<u64, String>) -> Result<(), BenchError> {
 
 /// Runs the call-loop job against `service` on `registry`: per-call durations.
 async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Result<CallTimes, BenchError> {
-    let input = json!({"service": service, "method": "sayHello", "args": [], "count": count, "clock": true}).to_string();
     let bytes = plugin("call-loop")?;
     // Measure on optimized code: compile, then wait for the background upgrade.
     registry.runtime().prepare_job(&bytes, &registry.lookup()).await.map_err(|e| BenchError(e.to_string()))?;
     wait_optimized(registry.runtime(), &crate::runtime::sha256(&bytes)).await?;
-    let running = registry.run_job(&bytes, input, JobLimits::default()).await.map_err(|e| BenchError(e.to_string()))?;
+    let running = registry.run_job(&bytes, call_loop_input(service, count), JobLimits::default()).await.map_err(|e| BenchError(e.to_string()))?;
+    call_times(running, service).await
+}
+
+/// `call-loop`'s input: `count` calls of `service`.sayHello, each timed.
+pub fn call_loop_input(service: &str, count: u64) -> String {
+    json!({"service": service, "method": "sayHello", "args": [], "count": count, "clock": true}).to_string()
+}
+
+/// What a `call-loop` job measured, once it is done.
+pub async fn call_times(running: RunningJob, service: &str) -> Result<CallTimes, BenchError> {
     let (items, _, outcome) = running.collect().await;
     outcome.map_err(|e| BenchError(format!("call-loop on {service}: {e}")))?;
     let mut samples = items.iter().map(|item| {
@@ -280,11 +295,20 @@ async fn call_loop(registry: &ServiceRegistry, service: &str, count: u64) -> Res
 
 /// What `call-loop` measured: each call, and an empty interval of the same
 /// clock before it (two reads in a row: what the timer adds to a sample).
+#[derive(Default)]
 pub struct CallTimes {
     /// One service call per sample.
     pub calls: Samples,
     /// Nothing between the clock reads.
     pub clock: Samples,
+}
+
+impl CallTimes {
+    /// Adds the samples of another run.
+    pub fn append(&mut self, other: CallTimes) {
+        self.calls.append(other.calls);
+        self.clock.append(other.clock);
+    }
 }
 
 /// In-job call latency to the same hello-world in Rust, Python and JavaScript

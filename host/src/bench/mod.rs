@@ -12,6 +12,7 @@
 //! echoing through as many bare clients ([`spread`]). `--split --pin`
 //! pins the two nodes' threads to two CPUs ([`pin`]).
 
+mod call_floor;
 mod cluster;
 mod datagrams;
 mod floor;
@@ -25,7 +26,8 @@ pub use cluster::wait_optimized;
 
 use crate::register::JobModule;
 use crate::transport::datadir::DataDir;
-use cluster::Cluster;
+use call_floor::CallFloor;
+use cluster::{CallTimes, Cluster};
 use datagrams::PerOp;
 use floor::Floor;
 use samples::Samples;
@@ -247,8 +249,19 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
         progress("local jobs and in-job service calls");
         let local = cluster.local_jobs(&call_service, &call_input, plan.batches * plan.per_batch).await?;
         r.insert("local_job_p50_us".into(), json!(local.p50_us()));
-        let calls = cluster.in_job_calls("hello-world", plan.in_job_calls).await?;
+        // The calls and their floor in alternating batches: the machine's
+        // speed drifts over seconds (see BENCHMARKS.md).
+        let floor = CallFloor::new(cluster.registry(), "hello-world", "sayHello").await?;
+        let (mut calls, mut floor_calls) = (CallTimes::default(), CallTimes::default());
+        let per_batch = (plan.in_job_calls / plan.batches as u64).max(1);
+        for _ in 0..plan.batches {
+            calls.append(cluster.in_job_calls("hello-world", per_batch).await?);
+            floor_calls.append(floor.calls("hello-world", per_batch).await?);
+        }
         r.insert("service_call_p50_us".into(), json!(calls.calls.p50_us()));
+        r.insert("service_call_floor_p50_us".into(), json!(floor_calls.calls.p50_us()));
+        let nanos = |s: &Samples| s.quantile(0.5).as_nanos() as f64;
+        r.insert("service_call_ratio".into(), json!(ratio(nanos(&calls.calls), nanos(&floor_calls.calls))));
         r.insert("service_call_clock_p50_us".into(), json!(calls.clock.p50_us()));
     }
 

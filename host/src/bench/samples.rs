@@ -21,6 +21,11 @@ impl Samples {
         Ok(out)
     }
 
+    /// Adds the samples of another series.
+    pub fn append(&mut self, mut other: Samples) {
+        self.0.append(&mut other.0);
+    }
+
     /// Adds samples given in nanoseconds.
     pub fn extend_nanos(&mut self, nanos: impl IntoIterator<Item = u64>) {
         self.0.extend(nanos.into_iter().map(Duration::from_nanos));

@@ -449,6 +449,28 @@ impl Runtime {
         Ok((pre, typed))
     }
 
+    /// `bytes` as a job linked like any other, except that `relink` may
+    /// replace imports (the linker allows shadowing). It shares nothing with
+    /// the job cache or the spare slot, and is compiled with optimizations
+    /// in the calling thread: for the bench's floors, not for peers' bytes.
+    pub(crate) fn prepare_job_relinked(
+        &self,
+        bytes: &[u8],
+        relink: impl FnOnce(&mut Linker<JobState>) -> wasmtime::Result<()>,
+    ) -> Result<Arc<PreparedJob>, LoadError> {
+        let component = engine::compile(&self.inner.engines.jobs, bytes, self.inner.cfg.max_module_bytes)?;
+        let run = check_job_world(&component)?;
+        let mut linker = self.inner.job_linker.clone();
+        linker.allow_shadowing(true);
+        let relinked = |e: wasmtime::Error| LoadError::Instantiate { message: format!("relinking: {e:#}") };
+        relink(&mut linker).map_err(relinked)?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| unsatisfied(&component, &self.inner.engines.jobs, e))?;
+        let sha256 = sha256(bytes);
+        let label = Arc::from(format!("relinked-{}", hex(&sha256[..6])));
+        let spare = Arc::new(spare::SpareSlot::new(false));
+        Ok(Arc::new(PreparedJob { sha256, generation: 0, optimized: true, label, pre, run, typed_imports: Vec::new(), spare }))
+    }
+
     /// Starts a prepared job with `input` (JSON text) under `limits` (capped
     /// by this runtime's ceiling).
     pub fn start_job(&self, job: Arc<PreparedJob>, input: String, limits: JobLimits, lookup: Arc<dyn ServiceLookup>) -> RunningJob {

@@ -221,6 +221,24 @@ impl LoadedService {
         Ok(Slot { store, funcs })
     }
 
+    /// An instance of its own, outside the pool, and the function `method`
+    /// resolves to, set up so that calls are never interrupted: what the
+    /// bench's in-job call floor calls directly (no lookup, lease, JSON or
+    /// statistics in between).
+    pub(crate) async fn bare_instance(&self, method: &str) -> Result<(Store<ServiceState>, Func), CallError> {
+        let func = self.exports.resolve(method).map_err(|hint| CallError::MethodNotFound {
+            service: self.name.to_string(),
+            method: method.to_string(),
+            hint,
+        })?;
+        let Slot { mut store, funcs } =
+            self.instantiate().await.map_err(|e| CallError::Trapped { service: self.name.to_string(), message: e.to_string() })?;
+        let data = store.data_mut();
+        data.deadline = Instant::now() + Duration::from_secs(24 * 3600);
+        data.slice_end = data.deadline;
+        Ok((store, funcs[func]))
+    }
+
     /// The service as the registry reports it.
     pub fn info(&self) -> ServiceInfo {
         ServiceInfo {
