@@ -356,6 +356,9 @@ pub async fn run(opts: BenchOptions, mut progress: impl FnMut(&str) + Send) -> R
     }
     if opts.wants("memory") {
         progress("register memory per master");
+        // As many masters as the largest fan-out (1000 in a full run), also
+        // when the fan-out section did not run and grow the cluster.
+        cluster.grow_masters(max_masters).await?;
         let (bytes_per_master, masters) = cluster.register_bytes_per_master(&scratch.0).await?;
         let floor = memory::floor_bytes_per_connection(&scratch.0, masters).await?;
         r.insert("register_bytes_per_master".into(), json!(bytes_per_master));
