@@ -244,6 +244,66 @@ async fn an_authenticated_master_can_neither_open_streams_nor_send_requests() {
     good_job_runs(&reg).await;
 }
 
+/// The first datagram of a real client dialling `localhost` (a QUIC Initial
+/// carrying its TLS ClientHello), caught on a socket that never answers.
+async fn captured_initial(dir: &Path) -> Vec<u8> {
+    let sink = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let ep = raw_client(dir);
+    let _connecting = ep.connect(sink.local_addr().unwrap(), "localhost").unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = within("a client's Initial", sink.recv(&mut buf)).await.unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// The type of a QUIC v1 long-header packet (0 Initial, 1 0-RTT, 2
+/// Handshake, 3 Retry); `None` for a short header.
+fn long_header_type(datagram: &[u8]) -> Option<u8> {
+    let first = *datagram.first()?;
+    (first & 0x80 != 0).then_some((first >> 4) & 0x3)
+}
+
+const INITIAL: u8 = 0;
+const RETRY: u8 = 3;
+
+/// Sends `datagram` from a new socket that never answers; returns that
+/// socket and the type of the register's first answer.
+async fn send_silently(addr: SocketAddr, datagram: &[u8]) -> (tokio::net::UdpSocket, Option<u8>) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    socket.send_to(datagram, addr).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = within("the register's answer", socket.recv(&mut buf)).await.unwrap();
+    (socket, long_header_type(&buf[..n]))
+}
+
+#[tokio::test]
+async fn with_every_handshake_slot_taken_unproven_addresses_get_a_retry_and_real_peers_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = RegisterConfig::new("127.0.0.1:0".parse().unwrap(), dir.path());
+    cfg.max_handshakes = 1;
+    cfg.auth_timeout = Duration::from_secs(1);
+    let reg = Register::start(cfg).await.unwrap();
+    let addr = reg.local_addr();
+    // A peer that goes silent after its Initial takes the only slot: the
+    // register answers with its own Initial (the handshake has started).
+    let (_silent, answer) = send_silently(addr, &captured_initial(dir.path()).await).await;
+    assert_eq!(answer, Some(INITIAL), "the first peer's handshake starts");
+    // Another such peer while the slot is held (its source address could be
+    // forged): a stateless Retry, and no handshake state.
+    let (_forged, answer) = send_silently(addr, &captured_initial(dir.path()).await).await;
+    assert_eq!(answer, Some(RETRY), "an unproven address is asked to prove it first");
+    // A real peer answers the Retry and queues. Its wait for the slot and its
+    // handshake each have the auth timeout: it gets in once the silent
+    // peer's handshake has timed out. (The pause keeps its own wait from
+    // ending in the same timer tick as the silent peer's handshake.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let conn = within("a real peer's handshake", raw_client(dir.path()).connect(addr, "localhost").unwrap()).await;
+    assert!(conn.is_ok(), "queued behind the silent peer: {:?}", conn.err());
+    // Masters connect and run jobs as before.
+    let _m = good_master(dir.path(), &reg).await;
+    good_job_runs(&reg).await;
+}
+
 #[tokio::test]
 async fn with_every_authentication_slot_taken_new_handshakes_are_refused_until_one_frees() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,16 @@
 //! Memory per connection, each server in a process of its own (this binary,
 //! started as a child): the register with every master connected, and its
 //! floor, a bare quinn server with the register's TLS and transport settings
-//! holding as many connections, each with one open stream that carried a
-//! ~100-byte exchange each way (as a master's control stream carries hello
-//! and welcome). Both are RSS growth over the same settle time.
+//! and its bound on handshakes in progress, holding as many connections,
+//! each with one open stream that carried a ~100-byte exchange each way (as
+//! a master's control stream carries hello and welcome). Both are RSS growth
+//! over the same settle time.
 
 use super::floor::ECHO_BYTES;
 use super::{BenchError, CONNECT_PATIENCE};
+use crate::register::MAX_HANDSHAKES;
 use crate::transport::datadir::DataDir;
+use crate::transport::handshakes::HandshakeSlots;
 use crate::transport::tls::{self, Trust, TransportSettings};
 use crate::transport::udp;
 use std::io::{BufRead, BufReader};
@@ -89,8 +92,9 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 }
 
 /// The floor server's side: the register's server config (one stream per
-/// peer, the same idle timeout and keepalive), every connection held with its
-/// one stream open. Prints its address, then serves until killed.
+/// peer, the same idle timeout and keepalive) and its bound on handshakes in
+/// progress, every connection held with its one stream open. Prints its
+/// address, then serves until killed.
 pub async fn serve_floor(data_dir: &Path) -> Result<(), BenchError> {
     let dir = DataDir::open(data_dir).map_err(|e| BenchError(e.to_string()))?;
     let pair = dir.register_cert("bench-floor", &[]).map_err(|e| BenchError(e.to_string()))?;
@@ -102,9 +106,12 @@ pub async fn serve_floor(data_dir: &Path) -> Result<(), BenchError> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{FLOOR_LISTENING}{addr}").and_then(|_| out.flush()).map_err(|e| BenchError(e.to_string()))?;
     }
+    let slots = std::sync::Arc::new(HandshakeSlots::new(MAX_HANDSHAKES));
     while let Some(inc) = ep.accept().await {
+        let Some(inc) = slots.admit(inc) else { continue };
+        let slots = slots.clone();
         tokio::spawn(async move {
-            let Ok(conn) = inc.await else { return };
+            let Ok(conn) = slots.handshake(inc, CONNECT_PATIENCE).await else { return };
             let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
             let mut buf = [0u8; ECHO_BYTES];
             if recv.read_exact(&mut buf).await.is_err() || send.write_all(&buf).await.is_err() {

@@ -23,6 +23,7 @@ pub use table::MasterInfo;
 pub(crate) use table::KnownModules;
 
 use crate::transport::datadir::{CertPair, DataDir, DataDirError, TokenKind};
+use crate::transport::handshakes::HandshakeSlots;
 use crate::transport::tls::{self, TlsError, TransportSettings};
 use regcenter_protocol::frame::DEFAULT_MAX_FRAME;
 use regcenter_protocol::limits::JobLimits;
@@ -50,6 +51,12 @@ pub const MAX_LARGE_HELLOS: usize = 32;
 /// The default number of connections authenticating at once (a whole fleet
 /// of masters reconnecting to a restarted register fits).
 pub const MAX_UNAUTHENTICATED: usize = 1024;
+/// The default number of TLS handshakes in progress at once. A fleet
+/// reconnecting together queues behind them: each handshake's keys and
+/// buffers are freed before the next ones start, so the allocator's
+/// high-water mark is that of 32 handshakes, not of 1,000 (whose memory the
+/// process would keep: ~8 KB of RSS per connected master).
+pub const MAX_HANDSHAKES: usize = 32;
 
 /// How a register runs.
 #[derive(Clone, Debug)]
@@ -87,6 +94,11 @@ pub struct RegisterConfig {
     /// the register buffer at most `max_unauthenticated * SMALL_HELLO +
     /// max_large_hellos * max_hello_frame` (24 MiB by default).
     pub max_large_hellos: usize,
+    /// TLS handshakes in progress at once; more connections wait for one to
+    /// end (up to the auth timeout). While all are taken, a peer whose
+    /// address is not yet validated is first sent a QUIC Retry, so that
+    /// peers with forged source addresses cannot hold the queue.
+    pub max_handshakes: usize,
 }
 
 impl RegisterConfig {
@@ -107,6 +119,7 @@ impl RegisterConfig {
             max_hello_frame: MAX_HELLO_FRAME,
             max_unauthenticated: MAX_UNAUTHENTICATED,
             max_large_hellos: MAX_LARGE_HELLOS,
+            max_handshakes: MAX_HANDSHAKES,
         }
     }
 }
@@ -179,6 +192,7 @@ pub struct Shared {
     pub(crate) backoff: backoff::AuthBackoff,
     pub(crate) authenticating: Arc<tokio::sync::Semaphore>,
     pub(crate) large_hellos: tokio::sync::Semaphore,
+    pub(crate) handshakes: HandshakeSlots,
 }
 
 impl Shared {
@@ -315,16 +329,21 @@ impl Register {
         let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let max_unauthenticated = cfg.max_unauthenticated.max(1);
         let max_large_hellos = cfg.max_large_hellos;
+        let max_handshakes = cfg.max_handshakes;
         let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id,
             modules: Default::default(),
             backoff: Default::default(),
             authenticating: Arc::new(tokio::sync::Semaphore::new(max_unauthenticated)),
             large_hellos: tokio::sync::Semaphore::new(max_large_hellos),
+            handshakes: HandshakeSlots::new(max_handshakes),
         });
         let accept_endpoint = endpoint.clone();
         let accept_shared = shared.clone();
         tokio::spawn(async move {
             while let Some(incoming) = accept_endpoint.accept().await {
+                // Every handshake slot taken: a peer that has not proved its
+                // address gets a (stateless) Retry before it may queue.
+                let Some(incoming) = accept_shared.handshakes.admit(incoming) else { continue };
                 // A slot among the connections still authenticating; when all
                 // are taken the handshake is refused (the peer may retry).
                 let Ok(slot) = accept_shared.authenticating.clone().try_acquire_owned() else {

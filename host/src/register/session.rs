@@ -1,5 +1,6 @@
-//! One master's connection on the register: authentication on the control
-//! stream (within the auth timeout; nothing else is read before it), then the
+//! One master's connection on the register: the TLS handshake once a
+//! handshake slot is free, and authentication on the control stream (each
+//! within the auth timeout; nothing else is read before it), then the
 //! control loop (announcements, load, events from the master; commands to
 //! it). Streams a master opens after authenticating are refused: only the
 //! register opens job streams.
@@ -27,14 +28,10 @@ const COMMAND_BUFFER: usize = 256;
 /// Serves one incoming connection until it closes.
 pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSemaphorePermit) {
     let address = incoming.remote_address();
-    let conn = match tokio::time::timeout(shared.cfg.auth_timeout, incoming).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            tracing::debug!(%address, error = %e, "handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%address, "handshake timed out");
+    let conn = match shared.handshakes.handshake(incoming, shared.cfg.auth_timeout).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%address, error = %e, "no connection");
             return;
         }
     };
