@@ -10,7 +10,7 @@ use super::floor::ECHO_BYTES;
 use super::{BenchError, CONNECT_PATIENCE};
 use crate::register::MAX_HANDSHAKES;
 use crate::transport::datadir::DataDir;
-use crate::transport::handshakes::HandshakeSlots;
+use crate::transport::handshakes::{self, HandshakeSlots};
 use crate::transport::tls::{self, Trust, TransportSettings};
 use crate::transport::udp;
 use std::io::{BufRead, BufReader};
@@ -24,6 +24,9 @@ pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// How long a new server settles before its baseline RSS is read.
 const STARTUP_SETTLE: Duration = Duration::from_millis(500);
+
+/// How soon a refused floor connection dials again.
+const REDIAL: Duration = Duration::from_millis(100);
 
 /// What the floor server prints first.
 const FLOOR_LISTENING: &str = "quic floor listening on ";
@@ -111,7 +114,9 @@ pub async fn serve_floor(data_dir: &Path) -> Result<(), BenchError> {
         let Some(inc) = slots.admit(inc) else { continue };
         let slots = slots.clone();
         tokio::spawn(async move {
-            let Ok(conn) = slots.handshake(inc, CONNECT_PATIENCE).await else { return };
+            let settings = TransportSettings::default();
+            let queue_patience = handshakes::queue_patience(settings.idle_timeout, CONNECT_PATIENCE);
+            let Ok(conn) = slots.handshake(inc, queue_patience, CONNECT_PATIENCE).await else { return };
             let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
             let mut buf = [0u8; ECHO_BYTES];
             if recv.read_exact(&mut buf).await.is_err() || send.write_all(&buf).await.is_err() {
@@ -152,8 +157,16 @@ pub async fn floor_bytes_per_connection(data_dir: &Path, n: usize) -> Result<u64
 }
 
 /// One floor connection: its stream's 100 bytes each way; all kept open.
+/// Refused (its wait for a handshake slot ran out) or timed out, it dials
+/// again, as a master does.
 async fn hold(client: &quinn::Endpoint, to: SocketAddr) -> Result<(quinn::Connection, quinn::SendStream, quinn::RecvStream), String> {
-    let conn = client.connect(to, "localhost").map_err(|e| e.to_string())?.await.map_err(|e| e.to_string())?;
+    let conn = loop {
+        match client.connect(to, "localhost").map_err(|e| e.to_string())?.await {
+            Ok(c) => break c,
+            Err(quinn::ConnectionError::ConnectionClosed(_) | quinn::ConnectionError::TimedOut) => tokio::time::sleep(REDIAL).await,
+            Err(e) => return Err(e.to_string()),
+        }
+    };
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
     send.write_all(&[7u8; ECHO_BYTES]).await.map_err(|e| e.to_string())?;
     let mut back = [0u8; ECHO_BYTES];

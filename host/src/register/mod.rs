@@ -54,9 +54,9 @@ pub const MAX_UNAUTHENTICATED: usize = 1024;
 /// The default number of TLS handshakes in progress at once. A fleet
 /// reconnecting together queues behind them: each handshake's keys and
 /// buffers are freed before the next ones start, so the allocator's
-/// high-water mark is that of 32 handshakes, not of 1,000 (whose memory the
-/// process would keep: ~8 KB of RSS per connected master).
-pub const MAX_HANDSHAKES: usize = 32;
+/// high-water mark is that of 64 handshakes, not of 1,000 (whose memory the
+/// process would keep: ~7 KB of RSS per connected master).
+pub const MAX_HANDSHAKES: usize = 64;
 
 /// How a register runs.
 #[derive(Clone, Debug)]
@@ -95,7 +95,9 @@ pub struct RegisterConfig {
     /// max_large_hellos * max_hello_frame` (24 MiB by default).
     pub max_large_hellos: usize,
     /// TLS handshakes in progress at once; more connections wait for one to
-    /// end (up to the auth timeout). While all are taken, a peer whose
+    /// end (up to half the transport's idle timeout, and no longer than the
+    /// auth timeout; then they are refused and dial again). While all are
+    /// taken, a peer whose
     /// address is not yet validated is first sent a QUIC Retry, so that
     /// peers with forged source addresses cannot hold the queue.
     pub max_handshakes: usize,

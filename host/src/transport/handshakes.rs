@@ -5,7 +5,11 @@
 //! the allocator's high-water mark, which the process keeps as resident
 //! memory, is that of the few. While every slot is taken, a peer that has
 //! not yet proved its source address is sent a stateless QUIC Retry before
-//! it may queue, so peers with forged addresses cannot hold the queue.
+//! it may queue, so peers with forged addresses cannot hold the queue. A
+//! peer waits in the queue for less than a client waits for a silent server
+//! (half its idle timeout): past that it is refused at once and dials
+//! again, where a slot given to a peer that has already given up would sit
+//! in a handshake nobody answers.
 
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -13,8 +17,8 @@ use tokio::sync::Semaphore;
 /// Why a handshake gave no connection.
 #[derive(Debug, thiserror::Error)]
 pub enum HandshakeError {
-    /// No slot freed within the patience.
-    #[error("no handshake slot freed within {0:?}")]
+    /// No slot freed within the queue's patience (the peer is refused).
+    #[error("no handshake slot freed within {0:?}; refused")]
     NoSlot(Duration),
     /// The handshake did not complete within the patience.
     #[error("the handshake did not complete within {0:?}")]
@@ -45,12 +49,30 @@ impl HandshakeSlots {
     }
 
     /// The handshake, once a slot is free; the slot is held until it ends.
-    /// Waiting for the slot and the handshake itself each get `patience`
-    /// (the register's auth timeout), so a peer queued behind a stalled
-    /// handshake still has all of it once its turn comes.
-    pub async fn handshake(&self, incoming: quinn::Incoming, patience: Duration) -> Result<quinn::Connection, HandshakeError> {
+    /// The wait for the slot gets `queue_patience` (then the peer is
+    /// refused: dropping an `Incoming` refuses it) and the handshake itself
+    /// `patience`, so a peer queued behind a stalled handshake still has
+    /// all of it once its turn comes.
+    pub async fn handshake(&self, incoming: quinn::Incoming, queue_patience: Duration, patience: Duration) -> Result<quinn::Connection, HandshakeError> {
         // The semaphore is never closed, so only the timeout ends the wait.
-        let _slot = tokio::time::timeout(patience, self.0.acquire()).await.map_err(|_| HandshakeError::NoSlot(patience))?;
+        let _slot = tokio::time::timeout(queue_patience, self.0.acquire()).await.map_err(|_| HandshakeError::NoSlot(queue_patience))?;
         Ok(tokio::time::timeout(patience, incoming).await.map_err(|_| HandshakeError::TimedOut(patience))??)
+    }
+}
+
+/// How long a peer may wait for a handshake slot on a server whose peers
+/// use `idle_timeout`: half of it, and no longer than `limit`.
+pub fn queue_patience(idle_timeout: Duration, limit: Duration) -> Duration {
+    (idle_timeout / 2).min(limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queued_peer_waits_less_than_a_client_waits_for_a_silent_server() {
+        assert_eq!(queue_patience(Duration::from_secs(6), Duration::from_secs(10)), Duration::from_secs(3));
+        assert_eq!(queue_patience(Duration::from_secs(6), Duration::from_secs(1)), Duration::from_secs(1));
     }
 }
