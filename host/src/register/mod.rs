@@ -97,9 +97,9 @@ pub struct RegisterConfig {
     /// TLS handshakes in progress at once; more connections wait for one to
     /// end (up to half the transport's idle timeout, and no longer than the
     /// auth timeout; then they are refused and dial again). While all are
-    /// taken, a peer whose
-    /// address is not yet validated is first sent a QUIC Retry, so that
-    /// peers with forged source addresses cannot hold the queue.
+    /// taken, a peer whose address is not yet validated is first sent a
+    /// QUIC Retry, so that peers with forged source addresses cannot hold
+    /// the queue.
     pub max_handshakes: usize,
 }
 
