@@ -176,8 +176,9 @@ fn base_config(cache: Option<Cache>) -> Config {
 }
 
 /// Compiles component bytes after checking size and kind, so that a core
-/// module or garbage gets a precise error. Blocking: call from a blocking
-/// context for large modules.
+/// module or garbage gets a precise error, and writes its memory images
+/// (see [`write_memory_images`]). Blocking: call from a blocking context
+/// for large modules.
 pub fn compile(engine: &Engine, bytes: &[u8], max: usize) -> Result<Component, LoadError> {
     if bytes.len() > max {
         return Err(LoadError::TooLarge { size: bytes.len(), max });
@@ -188,7 +189,33 @@ pub fn compile(engine: &Engine, bytes: &[u8], max: usize) -> Result<Component, L
     if bytes[4..8] == [1, 0, 0, 0] {
         return Err(LoadError::CoreModule);
     }
-    Component::new(engine, bytes).map_err(|e| LoadError::Invalid { message: format!("{e:#}") })
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid { message: format!("{e:#}") })?;
+    write_memory_images(&component);
+    Ok(component)
+}
+
+/// Attempts at writing a component's memory images before leaving it to
+/// its first instantiation.
+const IMAGE_ATTEMPTS: u64 = 4;
+
+/// Writes the copy-on-write images of the component's linear memories now,
+/// in the compile, rather than at its first instantiation. wasmtime writes
+/// each image to a memfd and seals it; sealing can fail for a moment
+/// ("cannot add seals to the memfd": the kernel still finds the new file's
+/// pages referenced elsewhere, seen once with the ~10 MB image of a
+/// JavaScript service). A failed attempt leaves nothing behind, so it is
+/// retried here with a new memfd; after the last, the first instantiation
+/// tries once more and reports its error.
+fn write_memory_images(component: &Component) {
+    for attempt in 1..=IMAGE_ATTEMPTS {
+        match component.initialize_copy_on_write_image() {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::debug!(attempt, error = %format!("{e:#}"), "memory image not written; trying again");
+                std::thread::sleep(std::time::Duration::from_millis(5 * attempt));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
