@@ -202,8 +202,8 @@ const IMAGE_ATTEMPTS: u64 = 4;
 /// in the compile, rather than at its first instantiation. wasmtime writes
 /// each image to a memfd and seals it; sealing can fail for a moment
 /// ("cannot add seals to the memfd": the kernel still finds the new file's
-/// pages referenced elsewhere, seen once with the ~10 MB image of a
-/// JavaScript service). A failed attempt leaves nothing behind, so it is
+/// pages referenced elsewhere; seen once, loading an 11.6 MB JavaScript
+/// service component). A failed attempt leaves nothing behind, so it is
 /// retried here with a new memfd; after the last, the first instantiation
 /// tries once more and reports its error.
 fn write_memory_images(component: &Component) {
