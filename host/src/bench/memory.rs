@@ -10,7 +10,7 @@ use super::floor::ECHO_BYTES;
 use super::{BenchError, CONNECT_PATIENCE};
 use crate::register::MAX_HANDSHAKES;
 use crate::transport::datadir::DataDir;
-use crate::transport::handshakes::{self, HandshakeSlots};
+use crate::transport::handshakes::HandshakeSlots;
 use crate::transport::tls::{self, Trust, TransportSettings};
 use crate::transport::udp;
 use std::io::{BufRead, BufReader};
@@ -109,14 +109,12 @@ pub async fn serve_floor(data_dir: &Path) -> Result<(), BenchError> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "{FLOOR_LISTENING}{addr}").and_then(|_| out.flush()).map_err(|e| BenchError(e.to_string()))?;
     }
-    let slots = std::sync::Arc::new(HandshakeSlots::new(MAX_HANDSHAKES));
+    let slots = std::sync::Arc::new(HandshakeSlots::new(MAX_HANDSHAKES, TransportSettings::default().idle_timeout, CONNECT_PATIENCE));
     while let Some(inc) = ep.accept().await {
         let Some(inc) = slots.admit(inc) else { continue };
         let slots = slots.clone();
         tokio::spawn(async move {
-            let settings = TransportSettings::default();
-            let queue_patience = handshakes::queue_patience(settings.idle_timeout, CONNECT_PATIENCE);
-            let Ok(conn) = slots.handshake(inc, queue_patience, CONNECT_PATIENCE).await else { return };
+            let Ok(conn) = slots.handshake(inc).await else { return };
             let Ok((mut send, mut recv)) = conn.accept_bi().await else { return };
             let mut buf = [0u8; ECHO_BYTES];
             if recv.read_exact(&mut buf).await.is_err() || send.write_all(&buf).await.is_err() {

@@ -331,13 +331,13 @@ impl Register {
         let register_id = format!("{}@{}", cfg.name, endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default());
         let max_unauthenticated = cfg.max_unauthenticated.max(1);
         let max_large_hellos = cfg.max_large_hellos;
-        let max_handshakes = cfg.max_handshakes;
+        let handshakes = HandshakeSlots::new(cfg.max_handshakes, cfg.transport.idle_timeout, cfg.auth_timeout);
         let shared = Arc::new(Shared { cfg, data_dir, masters: MasterTable::default(), events, register_id,
             modules: Default::default(),
             backoff: Default::default(),
             authenticating: Arc::new(tokio::sync::Semaphore::new(max_unauthenticated)),
             large_hellos: tokio::sync::Semaphore::new(max_large_hellos),
-            handshakes: HandshakeSlots::new(max_handshakes),
+            handshakes,
         });
         let accept_endpoint = endpoint.clone();
         let accept_shared = shared.clone();

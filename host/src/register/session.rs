@@ -7,7 +7,6 @@
 
 use crate::register::table::MasterConn;
 use crate::register::{RegisterEvent, Shared};
-use crate::transport::handshakes;
 use crate::transport::stream::{self, codes, MessageReader, StreamError};
 use crate::transport::tls::token_matches;
 use regcenter_protocol::frame;
@@ -29,8 +28,7 @@ const COMMAND_BUFFER: usize = 256;
 /// Serves one incoming connection until it closes.
 pub async fn serve(shared: Arc<Shared>, incoming: quinn::Incoming, slot: OwnedSemaphorePermit) {
     let address = incoming.remote_address();
-    let queue_patience = handshakes::queue_patience(shared.cfg.transport.idle_timeout, shared.cfg.auth_timeout);
-    let conn = match shared.handshakes.handshake(incoming, queue_patience, shared.cfg.auth_timeout).await {
+    let conn = match shared.handshakes.handshake(incoming).await {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%address, error = %e, "no connection");

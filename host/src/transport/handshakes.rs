@@ -29,19 +29,26 @@ pub enum HandshakeError {
 }
 
 /// Handshake slots of one server endpoint.
-pub struct HandshakeSlots(Semaphore);
+pub struct HandshakeSlots {
+    slots: Semaphore,
+    /// How long a peer may wait for a slot ([`queue_patience`]).
+    queue_patience: Duration,
+    /// How long a handshake may take once it has a slot.
+    patience: Duration,
+}
 
 impl HandshakeSlots {
-    /// At most `n` handshakes at once (at least one).
-    pub fn new(n: usize) -> Self {
-        Self(Semaphore::new(n.max(1)))
+    /// At most `n` handshakes at once (at least one), on a server whose
+    /// peers use `idle_timeout`; each handshake gets `patience`.
+    pub fn new(n: usize, idle_timeout: Duration, patience: Duration) -> Self {
+        Self { slots: Semaphore::new(n.max(1)), queue_patience: queue_patience(idle_timeout, patience), patience }
     }
 
     /// The incoming connection back, or `None` when it was answered with a
     /// Retry (every slot taken, its address not validated yet): the peer
     /// comes back with a token that proves its address, and then queues.
     pub fn admit(&self, incoming: quinn::Incoming) -> Option<quinn::Incoming> {
-        if self.0.available_permits() == 0 && !incoming.remote_address_validated() && incoming.may_retry() {
+        if self.slots.available_permits() == 0 && !incoming.remote_address_validated() && incoming.may_retry() {
             let _ = incoming.retry();
             return None;
         }
@@ -49,20 +56,21 @@ impl HandshakeSlots {
     }
 
     /// The handshake, once a slot is free; the slot is held until it ends.
-    /// The wait for the slot gets `queue_patience` (then the peer is
+    /// The wait for the slot gets the queue's patience (then the peer is
     /// refused: dropping an `Incoming` refuses it) and the handshake itself
-    /// `patience`, so a peer queued behind a stalled handshake still has
-    /// all of it once its turn comes.
-    pub async fn handshake(&self, incoming: quinn::Incoming, queue_patience: Duration, patience: Duration) -> Result<quinn::Connection, HandshakeError> {
+    /// its own, so a peer queued behind a stalled handshake still has all
+    /// of it once its turn comes.
+    pub async fn handshake(&self, incoming: quinn::Incoming) -> Result<quinn::Connection, HandshakeError> {
+        let (queue, patience) = (self.queue_patience, self.patience);
         // The semaphore is never closed, so only the timeout ends the wait.
-        let _slot = tokio::time::timeout(queue_patience, self.0.acquire()).await.map_err(|_| HandshakeError::NoSlot(queue_patience))?;
+        let _slot = tokio::time::timeout(queue, self.slots.acquire()).await.map_err(|_| HandshakeError::NoSlot(queue))?;
         Ok(tokio::time::timeout(patience, incoming).await.map_err(|_| HandshakeError::TimedOut(patience))??)
     }
 }
 
 /// How long a peer may wait for a handshake slot on a server whose peers
 /// use `idle_timeout`: half of it, and no longer than `limit`.
-pub fn queue_patience(idle_timeout: Duration, limit: Duration) -> Duration {
+fn queue_patience(idle_timeout: Duration, limit: Duration) -> Duration {
     (idle_timeout / 2).min(limit)
 }
 
